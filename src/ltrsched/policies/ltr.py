@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ltrsched.policies.base import Policy
+from ltrsched.policies.registry import register_policy
+from ltrsched.request import Request
+
+
+@register_policy
+@dataclass(slots=True)
+class LTR(Policy):
+    """Learning to rank: highest ranker score (shortest predicted output) first, preemptive.
+
+    The score is computed once, at arrival. Starvation prevention is the host's ``StarvationConfig``
+    (threshold 200 steps, quantum 10 in the paper); it applies to any policy but is on for this one by default.
+    """
+
+    name: ClassVar[str] = "ltr"
+
+    def rank(self, req: Request) -> float:
+        return -req.score

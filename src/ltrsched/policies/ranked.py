@@ -1,0 +1,240 @@
+"""Waiting and running requests kept in policy order, with the paper's starvation prevention.
+
+Every host (the simulator's engine, the vLLM plugin) drives one ``RankedRequests`` the same way:
+
+    ranked.begin_step()                       # starvation promotions
+    for victim in ranked.victims(max_num_seqs): ...preempt it: ranked.preempt(victim)
+    while (req := ranked.peek_waiting()) and <slot and KV free>: ranked.pop_waiting(); ranked.start_running(req)
+    ...run the step...
+    ranked.end_step(num_scheduled_tokens, step_time_s)
+
+Nothing here re-sorts the waiting queue: it is a heap whose keys change only on promotion, so a step costs
+O(changes · log n), not O(n log n). Running requests (at most ``max_num_seqs``) stay in a sorted list.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from ltrsched.policies.base import Policy, SortKey, should_displace, sort_key
+from ltrsched.request import Request
+
+
+@dataclass(slots=True)
+class StarvationConfig:
+    """Algorithm 1 of the paper; counts are scheduler steps, not seconds."""
+
+    threshold: int = 200  # steps a request may sit queued and unscheduled before promotion; <= 0 turns it off
+    quantum: int = 10  # scheduled steps a promotion lasts
+
+    @property
+    def enabled(self) -> bool:
+        return self.threshold > 0 and self.quantum > 0
+
+
+class RankedRequests:
+    def __init__(
+        self,
+        policy: Policy,
+        starvation: StarvationConfig | None = None,
+        displace_margin: float = 0.0,
+    ) -> None:
+        self.policy = policy
+        self.starvation = starvation if starvation is not None and starvation.enabled else None
+        self.displace_margin = displace_margin  # rank units a waiting request must win by to evict (hysteresis)
+        self.step = 0  # index of the step being scheduled
+        self.num_promotions = 0  # starvation promotions so far (a report figure)
+        self._seq = itertools.count()
+        self._seq_of: dict[str, int] = {}  # request_id -> admission number (final tie-break)
+        self._push_no = itertools.count()
+        self._waiting: list[tuple[SortKey, int, Request]] = []  # heap (key, push number, req), stale entries too
+        self._waiting_live: dict[str, int] = {}  # request_id -> push number of its live heap entry
+        self._idle: list[tuple[int, int, Request]] = []  # heap (last_scheduled_step, seq, req) of waiting ones
+        self._running: list[tuple[SortKey, Request]] = []  # sorted, best first
+        self._running_key: dict[str, SortKey] = {}
+
+    # -- membership ---------------------------------------------------------------------------------
+    def add(self, req: Request) -> None:
+        """A new arrival joins the waiting queue; its starvation clock starts now."""
+        if req.request_id in self._seq_of:
+            raise ValueError(f"request {req.request_id!r} was already added")
+        self._seq_of[req.request_id] = next(self._seq)
+        req.last_scheduled_step = self.step
+        self._push_waiting(req)
+
+    def key(self, req: Request) -> SortKey:
+        return sort_key(self.policy, req, self._seq_of[req.request_id])
+
+    def _push_waiting(self, req: Request) -> None:
+        key = self.key(req)
+        push_no = next(self._push_no)
+        self._waiting_live[req.request_id] = push_no
+        heapq.heappush(self._waiting, (key, push_no, req))
+        if self.starvation is not None:
+            heapq.heappush(self._idle, (req.last_scheduled_step, key[4], req))
+
+    def _clean_top(self) -> None:
+        heap, live = self._waiting, self._waiting_live
+        while heap and live.get(heap[0][2].request_id) != heap[0][1]:
+            heapq.heappop(heap)
+
+    def peek_waiting(self) -> Request | None:
+        self._clean_top()
+        return self._waiting[0][2] if self._waiting else None
+
+    def pop_waiting(self) -> Request | None:
+        self._clean_top()
+        if not self._waiting:
+            return None
+        req = heapq.heappop(self._waiting)[2]
+        del self._waiting_live[req.request_id]
+        return req
+
+    def start_running(self, req: Request) -> None:
+        """``req`` (already popped from waiting) now holds a batch slot."""
+        if req.request_id in self._waiting_live:  # admitted by a host that pops in its own way
+            del self._waiting_live[req.request_id]
+        key = self.key(req)
+        self._running_key[req.request_id] = key
+        _insort(self._running, (key, req))
+
+    def preempt(self, req: Request) -> None:
+        """A running request goes back to the waiting queue (its KV is the host's business)."""
+        self._remove_running(req)
+        self._push_waiting(req)
+
+    def finish(self, req: Request) -> None:
+        """Forget a finished or aborted request, wherever it is."""
+        if req.request_id in self._running_key:
+            self._remove_running(req)
+        self._waiting_live.pop(req.request_id, None)  # its heap entry goes stale
+
+    def _remove_running(self, req: Request) -> None:
+        key = self._running_key.pop(req.request_id)
+        idx = _bisect(self._running, key)
+        assert self._running[idx][1] is req, "running list out of order"
+        del self._running[idx]
+
+    # -- views ----------------------------------------------------------------------------------------
+    @property
+    def num_waiting(self) -> int:
+        return len(self._waiting_live)
+
+    @property
+    def num_running(self) -> int:
+        return len(self._running)
+
+    def running(self) -> list[Request]:
+        """Running requests, best first (the order in which they should get the token budget)."""
+        return [req for _, req in self._running]
+
+    def is_waiting(self, req: Request) -> bool:
+        return req.request_id in self._waiting_live
+
+    def is_running(self, req: Request) -> bool:
+        return req.request_id in self._running_key
+
+    def waiting_in_order(self) -> Iterator[Request]:
+        """All waiting requests best first; O(n log n), for reports and small queues only."""
+        live = self._waiting_live
+        for _, push_no, req in sorted(self._waiting):
+            if live.get(req.request_id) == push_no:
+                yield req
+
+    # -- per step -------------------------------------------------------------------------------------
+    def begin_step(self) -> list[Request]:
+        """Promote waiting requests that have sat ``threshold`` steps unscheduled; returns them."""
+        if self.starvation is None:
+            return []
+        promoted: list[Request] = []
+        deadline = self.step - self.starvation.threshold
+        idle = self._idle
+        while idle and idle[0][0] <= deadline:
+            last, _, req = heapq.heappop(idle)
+            if req.request_id not in self._waiting_live or req.last_scheduled_step != last:
+                continue  # stale: scheduled or finished since
+            self._promote(req)
+            self._push_waiting(req)  # new key; the old heap entry goes stale
+            promoted.append(req)
+        return promoted
+
+    def _promote(self, req: Request) -> None:
+        assert self.starvation is not None
+        req.quantum_left = self.starvation.quantum
+        req.last_scheduled_step = self.step  # the count restarts; a re-promotion renews the quantum
+        self.num_promotions += 1
+
+    def victims(self, max_num_seqs: int) -> list[Request]:
+        """Running requests to preempt so that better waiting ones get a slot, worst first.
+
+        Free slots are filled first; after that each next-best waiting request evicts the worst remaining
+        running one while ``should_displace`` says so. Only preemptive policies evict.
+        """
+        if not self.policy.preemptive:
+            return []
+        free = max_num_seqs - len(self._running)
+        victims: list[Request] = []
+        popped: list[tuple[SortKey, int, Request]] = []
+        worst = len(self._running) - 1
+        while True:
+            self._clean_top()
+            if not self._waiting:
+                break
+            entry = heapq.heappop(self._waiting)
+            popped.append(entry)
+            if free > 0:
+                free -= 1
+                continue
+            if worst < 0 or not should_displace(entry[0], self._running[worst][0], self.displace_margin):
+                break
+            victims.append(self._running[worst][1])
+            worst -= 1
+        for entry in popped:
+            heapq.heappush(self._waiting, entry)
+        return victims
+
+    def end_step(self, num_scheduled_tokens: Mapping[str, int], step_time_s: float = 0.0) -> None:
+        """Account a finished step: ``num_scheduled_tokens`` maps request_id -> tokens it got."""
+        starv = self.starvation
+        rekey = self.policy.dynamic_rank
+        changed = False
+        for i, (key, req) in enumerate(self._running):
+            num_new = num_scheduled_tokens.get(req.request_id, 0)
+            if num_new > 0:
+                req.last_scheduled_step = self.step
+                self.policy.on_scheduled(req, num_new, step_time_s)
+                if req.quantum_left > 0:
+                    req.quantum_left -= 1
+                if rekey or (req.quantum_left == 0 and key[1] == 0):
+                    new_key = self.key(req)
+                    if new_key != key:
+                        self._running[i] = (new_key, req)
+                        self._running_key[req.request_id] = new_key
+                        changed = True
+            elif starv is not None and self.step - req.last_scheduled_step >= starv.threshold:
+                self._promote(req)  # running but left out of the batch (token budget) for too long
+                new_key = self.key(req)
+                self._running[i] = (new_key, req)
+                self._running_key[req.request_id] = new_key
+                changed = True
+        if changed:
+            self._running.sort(key=lambda entry: entry[0])
+        self.step += 1
+
+
+def _bisect(entries: list[tuple[SortKey, Request]], key: SortKey) -> int:
+    lo, hi = 0, len(entries)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if entries[mid][0] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _insort(entries: list[tuple[SortKey, Request]], entry: tuple[SortKey, Request]) -> None:
+    entries.insert(_bisect(entries, entry[0]), entry)
