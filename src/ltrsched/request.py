@@ -32,6 +32,7 @@ class Request:
     # Scheduler bookkeeping, written by RankedRequests and policy hooks only (never by a key function).
     last_scheduled_step: int = 0  # step index at which it last got tokens (or arrived): starvation clock
     quantum_left: int = 0  # > 0 while promoted by starvation prevention: scheduled steps left
+    promoted_at_step: int = 0  # step of the promotion now in force; promoted requests are served oldest first
     attained_service_s: float = 0.0  # s of engine time spent on it (MLFQ)
     level: int = 0  # MLFQ queue level (0 = highest)
 

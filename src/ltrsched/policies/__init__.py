@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# Importing the modules registers the policies.
+from ltrsched.policies import approx_sjf, classification, fcfs, ltr, mlfq, oracle, po  # noqa: F401
 from ltrsched.policies.base import Policy, SortKey, pick_victim, should_displace, sort_key
 from ltrsched.policies.ranked import RankedRequests, StarvationConfig
 from ltrsched.policies.registry import POLICIES
-
-# Importing the modules registers the policies.
-from ltrsched.policies import approx_sjf, classification, fcfs, ltr, mlfq, oracle, po  # noqa: E402, F401, I001
 
 
 def make_policy(name: str, **params: Any) -> Policy:

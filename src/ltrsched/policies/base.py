@@ -13,7 +13,7 @@ from typing import ClassVar
 
 from ltrsched.request import Request
 
-# (priority, 0 if promoted else 1, rank value, arrival_time, admission sequence number)
+# (priority, 0 if promoted else 1, rank value (promotion step if promoted), arrival_time, admission number)
 SortKey = tuple[int, int, float, float, int]
 
 
@@ -43,7 +43,14 @@ class Policy:
 
 
 def sort_key(policy: Policy, req: Request, seq: int) -> SortKey:
-    return (req.priority, 0 if req.promoted else 1, policy.rank(req), req.arrival_time, seq)
+    """Promoted requests come first, oldest promotion first; the rest by the policy's rank.
+
+    Ordering promoted requests by promotion (not by score, as the paper's fork did) is what bounds the wait:
+    otherwise a low-scored request, once promoted, can be overtaken again and again by later promotions.
+    """
+    if req.promoted:
+        return (req.priority, 0, float(req.promoted_at_step), req.arrival_time, seq)
+    return (req.priority, 1, policy.rank(req), req.arrival_time, seq)
 
 
 def should_displace(waiting: SortKey, running: SortKey, margin: float = 0.0) -> bool:
@@ -54,6 +61,8 @@ def should_displace(waiting: SortKey, running: SortKey, margin: float = 0.0) -> 
     """
     if waiting[:2] != running[:2]:
         return waiting[:2] < running[:2]
+    if waiting[1] == 0:  # both promoted: the older promotion wins, no margin
+        return waiting[2] < running[2]
     return waiting[2] + margin < running[2]
 
 

@@ -163,6 +163,8 @@ class RankedRequests:
 
     def _promote(self, req: Request) -> None:
         assert self.starvation is not None
+        if not (req.promoted and req.quantum_left == self.starvation.quantum):
+            req.promoted_at_step = self.step  # a re-promotion before it ever ran keeps its place in line
         req.quantum_left = self.starvation.quantum
         req.last_scheduled_step = self.step  # the count restarts; a re-promotion renews the quantum
         self.num_promotions += 1

@@ -1,0 +1,163 @@
+"""Each policy's rank on cases checkable by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from ltrsched.policies import POLICIES, RankedRequests, make_policy, pick_victim, should_displace
+from ltrsched.policies.approx_sjf import shuffled_lengths
+from ltrsched.registry import Registry
+from tests.conftest import make_request
+
+
+def order(policy_name: str, reqs, **params) -> list[str]:
+    ranked = RankedRequests(make_policy(policy_name, **params))
+    for r in reqs:
+        ranked.add(r)
+    return [r.request_id for r in ranked.waiting_in_order()]
+
+
+def three():
+    # arrival order a, b, c; true lengths 30, 10, 20; the ranker believes b < a < c
+    return [
+        make_request("a", 0.0, output_len=30, score=-3.0),
+        make_request("b", 1.0, output_len=10, score=-1.0),
+        make_request("c", 2.0, output_len=20, score=-4.0),
+    ]
+
+
+def test_registry_names_every_policy():
+    assert POLICIES.names() == [
+        "approx-sjf", "classification", "fcfs", "ltr", "mlfq", "po", "sjf-oracle", "srtf-oracle",
+    ]
+
+
+def test_registry_refuses_duplicates_and_names_unknowns():
+    reg: Registry[int] = Registry("thing")
+    reg.register("x")(1)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("x")(2)
+    with pytest.raises(KeyError, match="unknown thing 'y'; known: x"):
+        reg.get("y")
+
+
+def test_make_policy_rejects_unknown_parameter():
+    with pytest.raises(ValueError, match="bad parameters for policy 'mlfq'"):
+        make_policy("mlfq", quantum=3)
+
+
+def test_fcfs_orders_by_arrival():
+    assert order("fcfs", three()) == ["a", "b", "c"]
+
+
+def test_oracles_order_by_true_length():
+    assert order("sjf-oracle", three()) == ["b", "c", "a"]
+    assert order("srtf-oracle", three()) == ["b", "c", "a"]
+
+
+def test_srtf_uses_remaining_length():
+    a, b, _ = three()
+    a.num_output_tokens = 25  # 5 left, fewer than b's 10
+    assert order("srtf-oracle", [a, b]) == ["a", "b"]
+
+
+def test_oracle_without_true_length_is_an_error():
+    req = make_request("x")
+    req.true_output_len = None
+    with pytest.raises(ValueError, match="no true_output_len"):
+        make_policy("srtf-oracle").rank(req)
+
+
+def test_ltr_orders_by_score_descending():
+    assert order("ltr", three()) == ["b", "a", "c"]
+
+
+def test_classification_is_fcfs_within_a_class():
+    reqs = [make_request("a", 0.0, score=2.7), make_request("b", 1.0, score=2.1), make_request("c", 2.0, score=3.0)]
+    assert order("classification", reqs) == ["c", "a", "b"]
+
+
+def test_user_priority_outranks_the_policy():
+    a, b, c = three()
+    c.priority = -1
+    assert order("ltr", [a, b, c]) == ["c", "b", "a"]
+
+
+def test_po_is_fcfs_until_perception_tokens_then_by_stated_length():
+    a, b, c = three()
+    assert order("po", [a, b, c]) == ["a", "b", "c"]
+    for r in (a, b, c):
+        r.num_output_tokens = 15
+    assert order("po", [a, b, c]) == ["b", "a", "c"]
+    a.num_output_tokens = 14  # still perceiving: first
+    assert order("po", [a, b, c])[0] == "a"
+
+
+def test_mlfq_demotes_on_attained_time():
+    mlfq = make_policy("mlfq", base_quantum_s=0.1, growth=2.0)
+    req = make_request("a")
+    mlfq.on_scheduled(req, 1, 0.05)
+    assert req.level == 0
+    mlfq.on_scheduled(req, 1, 0.1)  # 0.15 s > 0.1 s quantum of level 0
+    assert req.level == 1
+    mlfq.on_scheduled(req, 1, 0.1)  # 0.25 s > 0.2 s quantum of level 1
+    assert req.level == 2
+
+
+def test_mlfq_skip_join_starts_long_prompts_lower():
+    mlfq = make_policy("mlfq", base_quantum_s=0.1, growth=2.0, skip_join=True, prefill_s_per_token=0.001)
+    assert mlfq.rank(make_request("short", prompt_len=50)) == 0.0  # 0.05 s fits level 0
+    assert mlfq.rank(make_request("long", prompt_len=350)) == 2.0  # 0.35 s > 0.1, > 0.2; fits 0.4
+
+
+def test_approx_sjf_with_nothing_shuffled_is_sjf():
+    reqs = three()
+    policy = make_policy("approx-sjf", fraction=0.0)
+    policy.prepare(reqs)
+    ranked = RankedRequests(policy)
+    for r in reqs:
+        ranked.add(r)
+    assert [r.request_id for r in ranked.waiting_in_order()] == ["b", "c", "a"]
+
+
+def test_approx_sjf_without_prepare_says_so():
+    with pytest.raises(RuntimeError, match="prepare"):
+        make_policy("approx-sjf").rank(make_request("a"))
+
+
+@pytest.mark.parametrize("region", ["full", "head", "tail", "middle", "hat"])
+def test_shuffled_lengths_permutes_only_the_chosen_region(region):
+    lengths = list(range(100))
+    out = shuffled_lengths(lengths, 0.2, region, seed=1)
+    assert sorted(out) == lengths
+    changed = [i for i in range(100) if out[i] != i]
+    assert len(changed) <= 20
+    if region == "head":
+        assert all(i < 20 for i in changed)
+    if region == "tail":
+        assert all(i >= 80 for i in changed)
+    if region == "middle":
+        assert all(40 <= i < 60 for i in changed)
+
+
+def test_shuffled_lengths_rejects_bad_input():
+    with pytest.raises(ValueError, match="unknown shuffle region"):
+        shuffled_lengths([1, 2], 0.5, "edges")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        shuffled_lengths([1, 2], 1.5, "full")
+
+
+def test_should_displace_needs_more_than_the_margin():
+    running = (0, 1, 5.0, 0.0, 0)
+    assert should_displace((0, 1, 4.0, 9.0, 1), running)
+    assert not should_displace((0, 1, 5.0, 9.0, 1), running)  # equal rank: no thrash
+    assert not should_displace((0, 1, 4.0, 9.0, 1), running, margin=1.0)
+    assert should_displace((0, 1, 3.9, 9.0, 1), running, margin=1.0)
+    assert should_displace((0, 0, 99.0, 9.0, 1), running, margin=1.0)  # promotion beats any rank
+    assert not should_displace((1, 0, 0.0, 9.0, 1), running)  # lower user priority never displaces
+
+
+def test_pick_victim_is_the_lowest_ranked():
+    a, b, c = three()
+    assert pick_victim([b, a, c]) is c
+    assert pick_victim([]) is None
