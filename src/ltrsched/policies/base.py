@@ -13,7 +13,8 @@ from typing import ClassVar
 
 from ltrsched.request import Request
 
-# (priority, 0 if promoted else 1, rank value (promotion step if promoted), arrival_time, admission number)
+# (priority, 0 if promoted else 1, rank value, arrival_time, admission number); for a promoted request
+# (priority, 0, promotion step, rank value, admission number).
 SortKey = tuple[int, int, float, float, int]
 
 
@@ -43,13 +44,14 @@ class Policy:
 
 
 def sort_key(policy: Policy, req: Request, seq: int) -> SortKey:
-    """Promoted requests come first, oldest promotion first; the rest by the policy's rank.
+    """Promoted requests come first, oldest promotion first, then by rank; the rest by the policy's rank.
 
-    Ordering promoted requests by promotion (not by score, as the paper's fork did) is what bounds the wait:
-    otherwise a low-scored request, once promoted, can be overtaken again and again by later promotions.
+    Ordering promoted requests by promotion step before rank (the paper's fork used rank alone) is what bounds
+    the wait: otherwise a low-ranked request, once promoted, can be overtaken again and again by later
+    promotions. Requests promoted in the same step still go by rank, as in the fork.
     """
     if req.promoted:
-        return (req.priority, 0, float(req.promoted_at_step), req.arrival_time, seq)
+        return (req.priority, 0, float(req.promoted_at_step), policy.rank(req), seq)
     return (req.priority, 1, policy.rank(req), req.arrival_time, seq)
 
 
