@@ -1,0 +1,128 @@
+"""The fast CPU tier: a linear ranker over hashed word n-grams and a few prompt-shape features.
+
+No vocabulary to store (feature hashing), one sparse dot product per prompt, ridge regression on log output
+length; alpha picked on the val split. Same API as the transformer ranker (``score``, ``save``, ``load``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltrsched.predictor.data import LengthExample
+from ltrsched.predictor.prompts import normalize
+
+KIND = "fast-linear"  # manifest "kind" that load_ranker dispatches on
+
+
+@dataclass(slots=True)
+class FastConfig:
+    """How the fast tier reads a prompt and fits."""
+
+    n_features: int = field(default=2**18, metadata={"help": "hashed n-gram features (a power of two)"})
+    max_chars: int = field(default=300, metadata={"help": "characters of each prompt read (head)"})
+    ngram_max: int = field(default=2, metadata={"help": "longest word n-gram"})
+    alphas: list[float] = field(default_factory=lambda: [0.3, 1.0, 3.0],
+                                metadata={"help": "ridge strengths tried; the best val tau wins"})
+    prompt_format: str = field(default="last-user", metadata={"help": "last-user or all (see predictor/prompts.py)"})
+
+
+def _vectorizer(cfg: FastConfig) -> Any:
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(n_features=cfg.n_features, ngram_range=(1, cfg.ngram_max), alternate_sign=False,
+                             norm="l2", dtype=np.float32)
+
+
+def shape_features(texts: Sequence[str]) -> np.ndarray:
+    """[n, 4] dense features: log chars, log spaces, log lines, code-like characters per 100 chars."""
+    out = np.empty((len(texts), 4), dtype=np.float32)
+    out[:, 0] = [len(t) for t in texts]
+    out[:, 1] = [t.count(" ") for t in texts]
+    out[:, 2] = [t.count("\n") for t in texts]
+    out[:, 3] = [t.count("{") + t.count(";") for t in texts]
+    out[:, 3] *= 100.0 / (out[:, 0] + 1.0)
+    np.log1p(out[:, :3], out=out[:, :3])
+    return out
+
+
+class FastRanker:
+    """Hashed n-grams + shape features -> ridge on log length; score = -prediction (higher = shorter)."""
+
+    def __init__(self, cfg: FastConfig, coef: np.ndarray, intercept: float, manifest: dict[str, Any]) -> None:
+        self.cfg = cfg
+        self.coef = coef.astype(np.float32)  # [n_features + 4]
+        self.intercept = float(intercept)
+        self.manifest = manifest
+        self.name = str(manifest.get("name", KIND))
+        self._vec = _vectorizer(cfg)  # stateless: safe to share between threads
+        self._lock = threading.Lock()  # held only to read the coefficients consistently
+
+    def features(self, prompts: Sequence[Any]) -> Any:
+        """[n, n_features + 4] sparse CSR (training only; scoring avoids the stacking copy)."""
+        import scipy.sparse as sp
+
+        texts = self._texts(prompts)
+        return sp.hstack([self._vec.transform(texts), shape_features(texts)], format="csr")
+
+    def _texts(self, prompts: Sequence[Any]) -> list[str]:
+        fmt, cut = self.cfg.prompt_format, self.cfg.max_chars
+        return [p[:cut] if isinstance(p, str) and "<|" not in p and "[INST]" not in p
+                else normalize(p, fmt)[:cut] for p in prompts]
+
+    def score(self, prompts: Sequence[Any]) -> np.ndarray:
+        """[n] float32 scores, higher = shorter expected output. Empty input gives an empty array."""
+        if len(prompts) == 0:
+            return np.zeros(0, dtype=np.float32)
+        texts = self._texts(prompts)
+        sparse, dense = self._vec.transform(texts), shape_features(texts)
+        nf = self.cfg.n_features
+        with self._lock:
+            pred = sparse @ self.coef[:nf] + dense @ self.coef[nf:] + self.intercept
+        return (-np.asarray(pred)).astype(np.float32).ravel()
+
+    def predict_log_len(self, prompts: Sequence[Any]) -> np.ndarray:
+        return -self.score(prompts)
+
+    @classmethod
+    def train(cls, train: list[LengthExample], val: list[LengthExample], cfg: FastConfig | None = None,
+              name: str = KIND) -> FastRanker:
+        from sklearn.linear_model import Ridge
+
+        from ltrsched.predictor.metrics import mean_list_tau
+
+        cfg = cfg or FastConfig()
+        probe = cls(cfg, np.zeros(cfg.n_features + 4, np.float32), 0.0, {})
+        x_tr = probe.features([e.prompt for e in train])
+        y_tr = np.log1p(np.array([e.output_len for e in train], dtype=np.float64))
+        x_va = probe.features([e.prompt for e in val])
+        best: tuple[float, float, Any] = (-2.0, 0.0, None)
+        for alpha in cfg.alphas:
+            model = Ridge(alpha=alpha, solver="sparse_cg").fit(x_tr, y_tr)
+            tau = mean_list_tau(-model.predict(x_va), [e.output_len for e in val])
+            if tau > best[0]:
+                best = (tau, alpha, model)
+        tau, alpha, model = best
+        manifest = {"kind": KIND, "name": name, "config": asdict(cfg), "alpha": alpha,
+                    "data": {"train": len(train), "val": len(val)}, "metrics": {"val_tau": tau}}
+        return cls(cfg, np.asarray(model.coef_, np.float32), float(model.intercept_), manifest)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path / "weights.npz", coef=self.coef, intercept=np.array([self.intercept]))
+        (path / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FastRanker:
+        path = Path(path)
+        manifest = json.loads((path / "manifest.json").read_text())
+        weights = np.load(path / "weights.npz")
+        return cls(FastConfig(**manifest["config"]), weights["coef"], float(weights["intercept"][0]), manifest)

@@ -1,0 +1,58 @@
+"""Ranking quality: Kendall tau-b per list of 32 (the paper's number) and over a whole split; bucket accuracy.
+
+Scores follow the ranker's convention (higher = shorter expected output), so tau is taken between the scores
+and the *negated* true lengths: a perfect ranker gets +1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+LIST_SIZE = 32  # prompts per list, as the paper (one training batch = one list)
+
+
+def tau_b(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
+    """Kendall tau-b of two rankings, O(n^2) (for short lists); nan where either side is all ties.
+
+    tau-b = (Nc - Nd) / sqrt((N0 - N1)(N0 - N2)): tied pairs count as neither concordant nor discordant.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    b = np.asarray(y, dtype=np.float64)
+    iu = np.triu_indices(len(a), 1)
+    da = np.sign(a[:, None] - a[None, :])[iu]
+    db = np.sign(b[:, None] - b[None, :])[iu]
+    den = np.sqrt(float(np.count_nonzero(da)) * float(np.count_nonzero(db)))
+    return float(np.dot(da, db) / den) if den > 0 else float("nan")
+
+
+def list_taus(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] | np.ndarray,
+              list_size: int = LIST_SIZE) -> np.ndarray:
+    """Tau-b of each consecutive list of ``list_size`` (a shorter tail list is dropped; all-tie lists too)."""
+    s = np.asarray(scores, dtype=np.float64)
+    neg = -np.asarray(output_lens, dtype=np.float64)
+    taus = [tau_b(s[i:i + list_size], neg[i:i + list_size]) for i in range(0, len(s) - list_size + 1, list_size)]
+    return np.array([t for t in taus if not np.isnan(t)])
+
+
+def mean_list_tau(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] | np.ndarray,
+                  list_size: int = LIST_SIZE) -> float:
+    """The paper's metric: tau-b averaged over lists of ``list_size``."""
+    taus = list_taus(scores, output_lens, list_size)
+    return float(taus.mean()) if len(taus) else float("nan")
+
+
+def split_tau(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] | np.ndarray) -> float:
+    """Tau-b over the whole split (O(n log n), scipy's default variant)."""
+    from scipy.stats import kendalltau
+
+    return float(kendalltau(np.asarray(scores), -np.asarray(output_lens)).statistic)
+
+
+def bucket_accuracy(pred_labels: np.ndarray, output_lens: Sequence[int] | np.ndarray, group: int) -> float:
+    """Share of prompts whose predicted class equals the paper's label ``8192//g - min(8192, len)//g``."""
+    from ltrsched.predictor.labels import length_label
+
+    true = length_label(np.asarray(output_lens), group)
+    return float(np.mean(np.asarray(pred_labels).astype(np.int64) == true))
