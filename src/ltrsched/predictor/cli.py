@@ -1,0 +1,148 @@
+"""``ltrsched train | eval | score`` and ``ltrsched bench predictor``; heavy imports happen inside handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ltrsched.cliargs import add_dataclass_arguments, from_namespace
+from ltrsched.errors import UserError
+from ltrsched.predictor.fast import FastConfig
+from ltrsched.predictor.model import ModelConfig
+from ltrsched.predictor.train import TrainConfig
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="sharegpt", help="'sharegpt' or a JSONL file (prompt|messages, output_len|output)")
+    p.add_argument("--turns", default="first", choices=["first", "all"], help="ShareGPT turns (default: first)")
+    p.add_argument("--tokenizer", default=None, help="tokenizer for lengths: llama3 (default) or a tokenizer folder")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many examples per split")
+    p.add_argument("--skip-bad", action="store_true", help="skip bad JSONL rows (their count is reported)")
+
+
+def load_split(args: argparse.Namespace, split: str) -> list[Any]:
+    """Examples of one split from ShareGPT or a JSONL file (split by a hash of each row's id)."""
+    from ltrsched.predictor.data import load_jsonl, load_sharegpt, split_of
+
+    if args.data == "sharegpt":
+        return load_sharegpt(split, turns=args.turns, tokenizer=args.tokenizer, limit=args.limit)
+    rows = load_jsonl(args.data, tokenizer=args.tokenizer, skip_bad=args.skip_bad)
+    rows = [e for e in rows if split == "all" or split_of(e.id) == split]
+    return rows[: args.limit] if args.limit else rows
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ltrsched.paths import default_ranker_dir, models_dir
+    from ltrsched.predictor.fast import FastRanker
+    from ltrsched.predictor.presets import apply_preset
+    from ltrsched.predictor.train import train_ranker
+
+    out = Path(args.out) if args.out else (default_ranker_dir() if args.preset == "default"
+                                           else models_dir() / (args.preset or args.loss))
+    train, val = load_split(args, "train"), load_split(args, "val")
+    if len(train) < args.list_size or len(val) < args.list_size:
+        raise UserError(f"{args.data}: too few examples ({len(train)} train, {len(val)} val); each split needs at "
+                        f"least {args.list_size} (one list)")
+    note = {"source": args.data, "turns": args.turns, "tokenizer": args.tokenizer or "llama3"}
+    if args.preset == "fast" or args.tier == "fast":
+        ranker: Any = FastRanker.train(train, val, from_namespace(FastConfig, args, prompt_format=args.prompt_format),
+                                       name=out.name)
+        ranker.manifest["data"].update(note)
+        ranker.save(out)
+    else:
+        t, m = apply_preset(args.preset, from_namespace(TrainConfig, args), from_namespace(ModelConfig, args))
+        ranker = train_ranker(train, val, t, m, out, name=out.name, progress=not args.quiet, data_note=note)
+    if args.json:
+        print(json.dumps({"path": str(out), "manifest": ranker.manifest}))
+    else:
+        print(f"{out}\tval tau {ranker.manifest['metrics']['val_tau']:.4f}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ltrsched.paths import default_ranker_dir
+    from ltrsched.predictor.evaluate import BASELINES, as_json, evaluate, plot, table
+
+    models = [str(default_ranker_dir()) if m == "default" else m for m in (args.models or ["default"])]
+    if args.baselines:
+        models += [b for b in BASELINES if b not in models]
+    examples = load_split(args, args.split)
+    if not examples:
+        raise UserError(f"{args.data}: the {args.split} split is empty")
+    train = load_split(args, "train") if "tfidf-ridge" in models else None
+    rows, _ = evaluate(models, examples, train, args.list_size)
+    if args.plot:
+        plot(rows, args.plot)
+    print(json.dumps(as_json(rows)) if args.json else table(rows))
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from ltrsched.predictor import default_ranker, load_ranker
+
+    ranker = load_ranker(args.model) if args.model else default_ranker()
+    prompts: list[Any] = list(args.prompts)
+    if args.input:
+        prompts += [json.loads(line).get("prompt", json.loads(line).get("messages"))
+                    for line in Path(args.input).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not args.prompts and not args.input:
+        prompts = [line.rstrip("\n") for line in sys.stdin]
+    scores = ranker.score(prompts)
+    if args.json:
+        print(json.dumps({"model": ranker.name, "scores": [float(s) for s in scores]}))
+    else:
+        for s in scores:
+            print(f"{s:.6f}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ltrsched.predictor.bench import run_bench
+
+    return run_bench(args)
+
+
+def register(commands: Any, bench_commands: Any) -> None:
+    p = commands.add_parser("train", help="train an output-length ranker (transformer or fast tier)")
+    p.add_argument("--preset", choices=["demo", "default", "fast"], default=None,
+                   help="demo: frozen MiniLM + head (~5 min); default: + top-2-layer fine-tuning (~25 min, saved as "
+                        "the default ranker); fast: the hashed n-gram tier (~10 s)")
+    p.add_argument("--tier", choices=["transformer", "fast"], default="transformer", help="which kind of ranker")
+    p.add_argument("--out", default=None, help="model folder (default: ~/.cache/ltrsched/models/<preset or loss>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _add_data_args(p)
+    add_dataclass_arguments(p, TrainConfig)
+    add_dataclass_arguments(p, ModelConfig)
+    add_dataclass_arguments(p, FastConfig, skip=("prompt_format",))
+    p.set_defaults(func=cmd_train)
+
+    p = commands.add_parser("eval", help="Kendall tau-b of rankers side by side (lists of 32 and whole split)")
+    p.add_argument("models", nargs="*", help="ranker folders, 'default', 'prompt-length' or 'tfidf-ridge'")
+    p.add_argument("--baselines", action="store_true", help="add prompt-length and tfidf-ridge")
+    p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    p.add_argument("--list-size", type=int, default=32, help="prompts per list")
+    p.add_argument("--plot", default=None, help="write a bar chart (PNG/PDF) here")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    _add_data_args(p)
+    p.set_defaults(func=cmd_eval)
+
+    p = commands.add_parser("score", help="score prompts (higher = shorter expected output)")
+    p.add_argument("prompts", nargs="*", help="prompt texts (or lines on stdin)")
+    p.add_argument("--model", default=None, help="ranker folder (default: the default ranker)")
+    p.add_argument("--input", default=None, help="JSONL with 'prompt' or 'messages' per line")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_score)
+
+    p = bench_commands.add_parser("predictor", help="ranker quality (all losses, fast tier, baselines) and speed")
+    p.add_argument("--limit", type=int, default=None, help="test prompts (default: the whole test split)")
+    p.add_argument("--speed-prompts", type=int, default=1024, help="prompts timed for the speed numbers")
+    p.add_argument("--losses", default="listmle,pairwise,regression,classification,classification-100,"
+                   "classification-10,classification-1", help="frozen-backbone heads trained for the loss table")
+    p.add_argument("--models", default="", help="extra ranker folders to include (comma-separated)")
+    p.add_argument("--out", default=None, help="also write the Markdown report here")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_bench)

@@ -1,0 +1,125 @@
+"""``Ranker``: a trained transformer ranker on disk, scoring prompts (higher = shorter expected output).
+
+A model folder holds ``manifest.json`` (kind, config, loss, data, hyperparameters, metrics), the backbone
+(``config.json`` + ``model.safetensors``), its tokenizer, and ``head.safetensors``. Scoring sorts prompts by
+token length and pads per batch, so short prompts cost little; one lock makes ``score`` thread-safe.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltrsched.errors import MissingModelError
+from ltrsched.predictor.losses import get_loss
+from ltrsched.predictor.model import ModelConfig
+from ltrsched.predictor.prompts import normalize
+
+KIND = "transformer"
+BATCH_SIZE = 32  # prompts per forward pass when scoring
+
+
+def default_threads() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class Ranker:
+    """A loaded transformer ranker. ``score`` is batched, length-sorted and safe to call from many threads."""
+
+    def __init__(self, model: Any, tokenizer: Any, manifest: dict[str, Any], device: str = "cpu") -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.manifest = manifest
+        self.name = str(manifest.get("name", KIND))
+        self.config = ModelConfig(**manifest["config"])
+        self.loss = get_loss(manifest["loss"])
+        self.device = device
+        self._lock = threading.Lock()
+
+    def encode(self, prompts: Sequence[Any]) -> list[list[int]]:
+        texts = [normalize(p, self.config.prompt_format) for p in prompts]
+        return self.tokenizer(texts, truncation=True, max_length=self.config.max_len)["input_ids"]
+
+    def _batches(self, prompts: Sequence[Any], batch_size: int) -> Any:
+        """(indices, input_ids, attention_mask) per batch, prompts sorted by length (least padding)."""
+        import torch
+
+        ids = self.encode(prompts)
+        order = np.argsort([len(x) for x in ids], kind="stable")
+        pad = int(self.tokenizer.pad_token_id or 0)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(ids[i]) for i in idx)
+            input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
+            yield idx, input_ids.to(self.device), mask.to(self.device)
+
+    def raw(self, prompts: Sequence[Any], batch_size: int = BATCH_SIZE, embed: bool = False) -> np.ndarray:
+        """[n, out_dim] head outputs (or [n, hidden] embeddings with ``embed``), in input order."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            out: np.ndarray | None = None
+            for idx, input_ids, mask in self._batches(prompts, batch_size):
+                y = self.model.embed(input_ids, mask) if embed else self.model(input_ids, mask)
+                y = y.float().cpu().numpy()
+                if out is None:
+                    out = np.zeros((len(prompts), y.shape[1]), dtype=np.float32)
+                out[idx] = y
+        return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+
+    def score(self, prompts: Sequence[Any], batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """[n] float32, higher = shorter expected output. Any input is accepted (see ``prompts.normalize``)."""
+        import torch
+
+        if len(prompts) == 0:
+            return np.zeros(0, dtype=np.float32)
+        raw = self.raw(prompts, batch_size)
+        return self.loss.score(torch.from_numpy(raw)).numpy().astype(np.float32)
+
+    def save(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.backbone.save_pretrained(str(path), safe_serialization=True)
+        self.tokenizer.save_pretrained(str(path))
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.model.head.state_dict().items()},
+                  str(path / "head.safetensors"))
+        (path / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", threads: int | None = None) -> Ranker:
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoTokenizer
+
+        from ltrsched.predictor.model import build_model
+
+        path = Path(path)
+        manifest = read_manifest(path)
+        if threads or device == "cpu":
+            torch.set_num_threads(threads or default_threads())
+        config = ModelConfig(**manifest["config"])
+        model = build_model(path, get_loss(manifest["loss"]).out_dim, config.pooling)
+        model.head.load_state_dict(load_file(str(path / "head.safetensors")))
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        return cls(model.to(device), tokenizer, manifest, device)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    file = path / "manifest.json"
+    if not file.is_file():
+        raise MissingModelError(f"{path} is not a ranker folder (no manifest.json); train one with "
+                                f"`ltrsched train --out {path}` or use the default (`ltrsched train --preset default`)")
+    return json.loads(file.read_text())

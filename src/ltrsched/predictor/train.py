@@ -1,0 +1,212 @@
+"""Training: (1) a linear head on frozen, cached backbone embeddings, then (2) optional fine-tuning of the top
+backbone layers with the head, one list of 32 prompts per step (the paper's batch). Val tau after each epoch
+(and every ``eval_every`` steps); the best state is kept; the test split is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltrsched.paths import cache_dir
+from ltrsched.predictor.data import LengthExample
+from ltrsched.predictor.losses import get_loss
+from ltrsched.predictor.metrics import mean_list_tau
+from ltrsched.predictor.model import ModelConfig, backbone_path, build_model, encoder_layers
+from ltrsched.predictor.ranker import KIND, Ranker
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    """How to train (the model's own settings are in ModelConfig)."""
+
+    loss: str = field(default="listmle",
+                      metadata={"help": "listmle, pairwise, regression, classification[-100|-10|-1]"})
+    head_epochs: int = field(default=60, metadata={"help": "epochs of the head on frozen cached embeddings"})
+    epochs: int = field(default=0, metadata={"help": "fine-tuning epochs of the top layers (0: frozen backbone)"})
+    train_layers: int = field(default=2, metadata={"help": "top backbone layers fine-tuned (-1: all)"})
+    lr: float = field(default=5e-5, metadata={"help": "backbone learning rate when fine-tuning"})
+    head_lr: float = field(default=1e-3, metadata={"help": "head learning rate"})
+    list_size: int = field(default=32, metadata={"help": "prompts per list = per step"})
+    eval_every: int = field(default=100, metadata={"help": "fine-tuning steps between val evaluations"})
+    max_minutes: float = field(default=0.0, metadata={"help": "stop fine-tuning after this long (0: no limit)"})
+    seed: int = field(default=0, metadata={"help": "seed for shuffling and init"})
+    device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
+    threads: int = field(default=0, metadata={"help": "torch CPU threads (0: all cores, at most 4)"})
+
+
+def _log(msg: str) -> None:
+    print(f"ltrsched train: {msg}", file=sys.stderr, flush=True)
+
+
+def _seed(seed: int) -> Any:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def _lists(n: int, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    perm = rng.permutation(n)
+    return [perm[i:i + size] for i in range(0, n - size + 1, size)]
+
+
+def embeddings(ranker: Ranker, examples: list[LengthExample], progress: bool) -> np.ndarray:
+    """[n, hidden] frozen embeddings, cached on disk by backbone, settings and example ids."""
+    cfg = ranker.config
+    key = hashlib.sha1(json_key(cfg, ranker.manifest.get("backbone_path", ""), examples).encode()).hexdigest()[:16]
+    path = cache_dir() / "embeddings" / f"{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    t0 = time.perf_counter()
+    chunks = []
+    from tqdm import tqdm
+
+    step = 512
+    for i in tqdm(range(0, len(examples), step), desc="embedding", unit="chunk", disable=not progress, file=sys.stderr):
+        chunks.append(ranker.raw([e.prompt for e in examples[i:i + step]], embed=True))
+    emb = np.concatenate(chunks) if chunks else np.zeros((0, 1), np.float32)
+    _log(f"embedded {len(examples)} prompts in {time.perf_counter() - t0:.0f} s")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, emb)
+    return emb
+
+
+def json_key(cfg: ModelConfig, backbone: str, examples: list[LengthExample]) -> str:
+    ids = "\n".join(e.id for e in examples)
+    return f"{backbone}|{cfg.max_len}|{cfg.pooling}|{cfg.prompt_format}|{hashlib.sha1(ids.encode()).hexdigest()}"
+
+
+def _train_head(model: Any, spec: Any, cfg: TrainConfig, emb_tr: np.ndarray, lens_tr: np.ndarray,
+                emb_va: np.ndarray, lens_va: np.ndarray, rng: np.random.Generator, progress: bool) -> float:
+    import torch
+    from tqdm import tqdm
+
+    head = model.head
+    x_tr, y_tr = torch.from_numpy(emb_tr), torch.from_numpy(lens_tr)
+    x_va = torch.from_numpy(emb_va)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.head_lr, weight_decay=1e-4)
+    best, best_state = -2.0, {k: v.clone() for k, v in head.state_dict().items()}
+    bar = tqdm(range(cfg.head_epochs), desc="head", disable=not progress, file=sys.stderr)
+    for _epoch in bar:
+        for idx in _lists(len(x_tr), cfg.list_size, rng):
+            ix = torch.from_numpy(idx)
+            loss = spec.fn(head(x_tr[ix]), y_tr[ix])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            tau = mean_list_tau(spec.score(head(x_va)).numpy(), lens_va)
+        if tau > best:
+            best, best_state = tau, {k: v.clone() for k, v in head.state_dict().items()}
+        bar.set_postfix(val_tau=f"{tau:.3f}", best=f"{best:.3f}")
+    head.load_state_dict(best_state)
+    return best
+
+
+def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExample], val: list[LengthExample],
+              rng: np.random.Generator, best: float, progress: bool) -> tuple[float, int]:
+    import torch
+    from tqdm import tqdm
+
+    model = ranker.model
+    for p in model.backbone.parameters():
+        p.requires_grad_(False)
+    layers = encoder_layers(model)
+    top = layers if cfg.train_layers < 0 else layers[len(layers) - cfg.train_layers:]
+    for layer in top:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    params: list[dict[str, Any]] = [{"params": [p for layer in top for p in layer.parameters()], "lr": cfg.lr},
+              {"params": list(model.head.parameters()), "lr": cfg.head_lr * 0.1}]
+    opt = torch.optim.AdamW(params, weight_decay=0.01)
+    trainable = [p for group in params for p in group["params"]]
+    best_state = [p.detach().clone() for p in trainable]
+    lens_va = np.array([e.output_len for e in val])
+    steps, t0 = 0, time.perf_counter()
+
+    def evaluate() -> None:
+        nonlocal best, best_state
+        model.eval()
+        tau = mean_list_tau(ranker.score([e.prompt for e in val]), lens_va)
+        model.train()
+        _log(f"step {steps}: val tau {tau:.4f} (best {max(tau, best):.4f})")
+        if tau > best:
+            best, best_state = tau, [p.detach().clone() for p in trainable]
+
+    for epoch in range(cfg.epochs):
+        model.train()
+        lists = _lists(len(train), cfg.list_size, rng)
+        for idx in tqdm(lists, desc=f"fine-tune {epoch + 1}/{cfg.epochs}", disable=not progress, file=sys.stderr):
+            batch = [train[i] for i in idx]
+            (_, input_ids, mask), = list(ranker._batches([e.prompt for e in batch], len(batch)))
+            order = np.argsort([len(x) for x in ranker.encode([e.prompt for e in batch])], kind="stable")
+            lens = torch.tensor([batch[i].output_len for i in order])
+            loss = spec.fn(model(input_ids, mask), lens.to(input_ids.device))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            opt.step()
+            steps += 1
+            if cfg.eval_every and steps % cfg.eval_every == 0:
+                evaluate()
+            if cfg.max_minutes and time.perf_counter() - t0 > cfg.max_minutes * 60:
+                break
+        else:
+            if not cfg.eval_every or steps % cfg.eval_every:
+                evaluate()
+            continue
+        evaluate()
+        _log(f"stopped after {cfg.max_minutes} min ({steps} steps)")
+        break
+    with torch.no_grad():
+        for p, b in zip(trainable, best_state, strict=True):
+            p.copy_(b)
+    model.eval()
+    return best, steps
+
+
+def train_ranker(train: list[LengthExample], val: list[LengthExample], cfg: TrainConfig,
+                 model_cfg: ModelConfig, out: str | Path, name: str = "ranker", progress: bool = True,
+                 data_note: dict[str, Any] | None = None) -> Ranker:
+    """Train, keep the best val state, save to ``out`` and return the loaded ranker."""
+    import torch
+    from transformers import AutoTokenizer
+
+    rng = _seed(cfg.seed)
+    torch.set_num_threads(cfg.threads or min(4, torch.get_num_threads()))
+    spec = get_loss(cfg.loss)
+    folder = backbone_path(model_cfg.backbone)
+    model = build_model(folder, spec.out_dim, model_cfg.pooling).to(cfg.device)
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    manifest: dict[str, Any] = {"kind": KIND, "name": name, "loss": cfg.loss, "config": asdict(model_cfg),
+                                "backbone_path": str(folder), "train": asdict(cfg)}
+    ranker = Ranker(model, tokenizer, manifest, cfg.device)
+    t0 = time.perf_counter()
+    lens_tr = np.array([e.output_len for e in train])
+    lens_va = np.array([e.output_len for e in val])
+    emb_tr, emb_va = embeddings(ranker, train, progress), embeddings(ranker, val, progress)
+    model.head.to("cpu")
+    best = _train_head(model, spec, cfg, emb_tr, lens_tr, emb_va, lens_va, rng, progress)
+    model.head.to(cfg.device)
+    _log(f"head on frozen embeddings: val tau {best:.4f}")
+    steps = 0
+    if cfg.epochs > 0:
+        best, steps = _finetune(ranker, spec, cfg, train, val, rng, best, progress)
+    minutes = (time.perf_counter() - t0) / 60
+    manifest["data"] = {"train": len(train), "val": len(val), **(data_note or {})}
+    manifest["metrics"] = {"val_tau": best, "finetune_steps": steps, "train_minutes": round(minutes, 2)}
+    ranker.save(out)
+    _log(f"saved {out} (val tau {best:.4f}, {minutes:.1f} min)")
+    return ranker
