@@ -1,0 +1,139 @@
+"""Benchmark reports: a table with ratios against FCFS, per-request CSV, a JSON document, and plots."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ltrsched.bench.runs import RunResult
+from ltrsched.metrics import finished_within, summarize, time_to_k_finished
+
+COLUMNS = (  # (summary key, header, format)
+    ("mean_per_token_latency", "mean s/tok", "{:.3f}"),
+    ("p90_per_token_latency", "p90", "{:.3f}"),
+    ("p99_per_token_latency", "p99", "{:.3f}"),
+    ("mean_ttft", "mean TTFT s", "{:.1f}"),
+    ("mean_max_waiting_time", "mean MWT s", "{:.1f}"),
+    ("max_max_waiting_time", "max MWT s", "{:.1f}"),
+    ("makespan_s", "makespan s", "{:.1f}"),
+    ("throughput_tokens_per_s", "tok/s", "{:.1f}"),
+)
+
+
+def summarize_run(res: RunResult, k: int = 0, time_limit_s: float = 0.0) -> dict[str, Any]:
+    """The paper's metrics (metrics.summarize, clock starting at t = 0) plus the run's own facts."""
+    out: dict[str, Any] = {"policy": res.name, **summarize(res.records, start_time=0.0)}
+    out["num_failed"] = res.num_failed
+    out["engine_start_s"] = res.engine_start_s
+    if k:
+        out[f"time_to_{k}_finished_s"] = time_to_k_finished(res.records, k)
+    if time_limit_s:
+        out[f"finished_within_{time_limit_s:g}s"] = finished_within(res.records, time_limit_s)
+    for key, value in res.plugin.items():
+        out[f"plugin_{key}"] = value
+    scoring = res.plugin.get("scoring_s")
+    if scoring is not None and res.wall_s > 0:
+        out["scoring_share"] = scoring / res.wall_s  # of engine wall time in the run
+    return out
+
+
+def add_ratios(rows: list[dict[str, Any]], baseline: str = "fcfs") -> None:
+    """``ratio_mean``: baseline mean per-token latency / this row's (x lower); ``makespan_vs_fcfs``: this / baseline."""
+    base = next((r for r in rows if r["policy"] == baseline), None)
+    for row in rows:
+        if base is None:
+            continue
+        row["ratio_mean_vs_" + baseline] = _div(base["mean_per_token_latency"], row["mean_per_token_latency"])
+        row["ratio_p90_vs_" + baseline] = _div(base["p90_per_token_latency"], row["p90_per_token_latency"])
+        row["makespan_vs_" + baseline] = _div(row.get("makespan_s", math.nan), base.get("makespan_s", math.nan))
+
+
+def _div(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(b) else math.nan
+
+
+def format_table(rows: Sequence[dict[str, Any]], title: str = "", baseline: str = "fcfs") -> str:
+    extra = [k for k in rows[0] if k.startswith(("time_to_", "finished_within_"))] if rows else []
+    headers = ["policy", *[h for _, h, _ in COLUMNS], f"x lower mean vs {baseline}", f"makespan vs {baseline}",
+               *extra, "scoring %"]
+    lines = []
+    for r in rows:
+        cells = [str(r["policy"])] + [fmt.format(r.get(key, math.nan)) for key, _, fmt in COLUMNS]
+        cells.append(f"{r.get('ratio_mean_vs_' + baseline, math.nan):.2f}x")
+        cells.append(f"{r.get('makespan_vs_' + baseline, math.nan):.3f}")
+        cells += [f"{r[k]:.1f}" if isinstance(r[k], float) else str(r[k]) for k in extra]
+        share = r.get("scoring_share")
+        cells.append(f"{100 * share:.2f}" if share is not None else "-")
+        lines.append(cells)
+    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(headers)]
+    out = [title] if title else []
+    out.append("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |" for cells in lines]
+    return "\n".join(out)
+
+
+def write_records_csv(path: Path, results: Sequence[RunResult], tag: str = "") -> None:
+    """One row per request per run: the raw data behind every figure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "policy", "request_id", "arrival_s", "first_token_s", "finish_s", "num_prompt_tokens",
+                    "num_output_tokens", "per_token_latency_s", "max_waiting_time_s"])
+        for res in results:
+            for r in res.records:
+                w.writerow([tag, res.name, r.request_id, f"{r.arrival_time:.4f}", f"{r.first_token_time:.4f}",
+                            f"{r.finish_time:.4f}", r.num_prompt_tokens, r.num_output_tokens,
+                            f"{r.per_token_latency_s:.5f}", f"{r.max_waiting_time_s:.4f}"])
+
+
+def plot_cdf(path: Path, results: Sequence[RunResult], title: str) -> None:
+    """Per-token latency CDF per policy (log x): the figure that shows where SJF wins and what it costs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for res in results:
+        values = np.sort([r.per_token_latency_s for r in res.records])
+        if values.size:
+            ax.plot(values, np.arange(1, values.size + 1) / values.size, label=res.name)
+    ax.set_xscale("log")
+    ax.set_xlabel("per-token latency (s/token)")
+    ax.set_ylabel("fraction of requests")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_vs_rate(path: Path, rows_by_rate: dict[float, list[dict[str, Any]]],
+                 key: str = "mean_per_token_latency") -> None:
+    """``key`` against arrival rate, one line per policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    policies = sorted({r["policy"] for rows in rows_by_rate.values() for r in rows})
+    rates = sorted(rows_by_rate)
+    for pol in policies:
+        ys = [next((r[key] for r in rows_by_rate[rate] if r["policy"] == pol), math.nan) for rate in rates]
+        ax.plot(rates, ys, marker="o", label=pol)
+    ax.set_xlabel("arrival rate (req/s)")
+    ax.set_ylabel(key.replace("_", " ") + " (s)")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

