@@ -43,6 +43,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (default_ranker_dir() if args.preset == "default"
                                            else models_dir() / (args.preset or args.loss))
     train, val = load_split(args, "train"), load_split(args, "val")
+    if len(val) < args.list_size and len(train) >= 4 * args.list_size:
+        cut = max(args.list_size, len(train) // 10)
+        train, val = train[:-cut], val + train[-cut:]
+        print(f"ltrsched train: the val split has too few rows; using the last {cut} train rows for validation",
+              file=sys.stderr)
     if len(train) < args.list_size or len(val) < args.list_size:
         raise UserError(f"{args.data}: too few examples ({len(train)} train, {len(val)} val); each split needs at "
                         f"least {args.list_size} (one list)")

@@ -24,6 +24,7 @@ class ModelConfig:
     max_len: int = field(default=256, metadata={"help": "prompt tokens the backbone reads (longer ones are cut)"})
     pooling: str = field(default="auto", metadata={"help": "mean, last or auto (mean for encoders, last for decoders)"})
     prompt_format: str = field(default="last-user", metadata={"help": "last-user or all (see predictor/prompts.py)"})
+    int8: bool = field(default=False, metadata={"help": "score with dynamic int8 linear layers on CPU (~1.4x faster)"})
 
 
 def backbone_path(name: str) -> Path:

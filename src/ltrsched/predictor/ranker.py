@@ -99,7 +99,9 @@ class Ranker:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", threads: int | None = None) -> Ranker:
+    def load(cls, path: str | Path, device: str = "cpu", threads: int | None = None,
+             int8: bool | None = None) -> Ranker:
+        """Open a model folder; ``int8`` (default: the manifest's) quantizes the linear layers for CPU scoring."""
         import torch
         from safetensors.torch import load_file
         from transformers import AutoTokenizer
@@ -114,6 +116,8 @@ class Ranker:
         model = build_model(path, get_loss(manifest["loss"]).out_dim, config.pooling)
         model.head.load_state_dict(load_file(str(path / "head.safetensors")))
         tokenizer = AutoTokenizer.from_pretrained(str(path))
+        if (config.int8 if int8 is None else int8) and device == "cpu":
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         return cls(model.to(device), tokenizer, manifest, device)
 
 

@@ -127,7 +127,7 @@ def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExa
         for p in layer.parameters():
             p.requires_grad_(True)
     params: list[dict[str, Any]] = [{"params": [p for layer in top for p in layer.parameters()], "lr": cfg.lr},
-              {"params": list(model.head.parameters()), "lr": cfg.head_lr * 0.1}]
+              {"params": list(model.head.parameters()), "lr": cfg.head_lr * (0.1 if cfg.head_epochs else 1.0)}]
     opt = torch.optim.AdamW(params, weight_decay=0.01)
     trainable = [p for group in params for p in group["params"]]
     best_state = [p.detach().clone() for p in trainable]
@@ -196,11 +196,13 @@ def train_ranker(train: list[LengthExample], val: list[LengthExample], cfg: Trai
     t0 = time.perf_counter()
     lens_tr = np.array([e.output_len for e in train])
     lens_va = np.array([e.output_len for e in val])
-    emb_tr, emb_va = embeddings(ranker, train, progress), embeddings(ranker, val, progress)
-    model.head.to("cpu")
-    best = _train_head(model, spec, cfg, emb_tr, lens_tr, emb_va, lens_va, rng, progress)
-    model.head.to(cfg.device)
-    _log(f"head on frozen embeddings: val tau {best:.4f}")
+    best = -2.0
+    if cfg.head_epochs > 0:
+        emb_tr, emb_va = embeddings(ranker, train, progress), embeddings(ranker, val, progress)
+        model.head.to("cpu")
+        best = _train_head(model, spec, cfg, emb_tr, lens_tr, emb_va, lens_va, rng, progress)
+        model.head.to(cfg.device)
+        _log(f"head on frozen embeddings: val tau {best:.4f}")
     steps = 0
     if cfg.epochs > 0:
         best, steps = _finetune(ranker, spec, cfg, train, val, rng, best, progress)

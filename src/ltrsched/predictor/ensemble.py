@@ -1,0 +1,74 @@
+"""A weighted sum of standardized member scores (e.g. the transformer ranker + the fast tier).
+
+Members make different mistakes (the fast tier sees word n-grams of long prompts that the encoder cuts off), so
+a blend ranks better than either. Each member's scores are standardized with its val-split mean and std; the
+weights are picked on val, never on test.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltrsched.predictor.data import LengthExample
+from ltrsched.predictor.metrics import mean_list_tau
+
+KIND = "ensemble"
+
+
+class EnsembleRanker:
+    """``score = sum_i w_i * (s_i - mean_i) / std_i``; higher = shorter, like every member."""
+
+    def __init__(self, members: list[Any], weights: list[float], stats: list[tuple[float, float]],
+                 manifest: dict[str, Any]) -> None:
+        self.members = members  # loaded rankers
+        self.weights = weights  # one per member
+        self.stats = stats  # (mean, std) of each member's val scores
+        self.manifest = manifest
+        self.name = str(manifest.get("name", KIND))
+
+    def score(self, prompts: Sequence[Any]) -> np.ndarray:
+        total = np.zeros(len(prompts), dtype=np.float64)
+        if len(prompts) == 0:
+            return total.astype(np.float32)
+        for member, w, (mu, sd) in zip(self.members, self.weights, self.stats, strict=True):
+            total += w * (member.score(prompts).astype(np.float64) - mu) / sd
+        return total.astype(np.float32)
+
+    @classmethod
+    def fit(cls, paths: list[str | Path], val: list[LengthExample], name: str = KIND,
+            grid: Sequence[float] = tuple(np.linspace(0, 1, 21))) -> EnsembleRanker:
+        """Two members: the weight of the first is chosen on ``val`` from ``grid`` (the second gets 1 - w)."""
+        from ltrsched.predictor import load_ranker
+
+        if len(paths) != 2:
+            raise ValueError("an ensemble is fitted over exactly two members")
+        members = [load_ranker(p) for p in paths]
+        lens = [e.output_len for e in val]
+        raw = [m.score([e.prompt for e in val]).astype(np.float64) for m in members]
+        stats = [(float(r.mean()), float(r.std() or 1.0)) for r in raw]
+        z = [(r - mu) / sd for r, (mu, sd) in zip(raw, stats, strict=True)]
+        taus = [(mean_list_tau(w * z[0] + (1 - w) * z[1], lens), float(w)) for w in grid]
+        best_tau, w = max(taus)
+        manifest = {"kind": KIND, "name": name, "members": [str(Path(p).resolve()) for p in paths],
+                    "weights": [w, 1 - w], "stats": stats, "metrics": {"val_tau": best_tau},
+                    "loss": "ensemble"}
+        return cls(members, [w, 1 - w], stats, manifest)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> EnsembleRanker:
+        from ltrsched.predictor import load_ranker
+
+        manifest = json.loads((Path(path) / "manifest.json").read_text())
+        members = [load_ranker(p, device) for p in manifest["members"]]
+        return cls(members, list(manifest["weights"]), [tuple(s) for s in manifest["stats"]], manifest)

@@ -1,0 +1,34 @@
+import json
+
+from ltrsched.cli import main
+from tests.predictor.conftest import FIXTURE
+
+
+def test_train_fast_then_eval_side_by_side_json(tmp_path, capsys):
+    out = tmp_path / "fast"
+    assert main(["train", "--tier", "fast", "--data", str(FIXTURE), "--out", str(out), "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["manifest"]["kind"] == "fast-linear" and (out / "weights.npz").is_file()
+    assert main(["eval", str(out), "prompt-length", "tfidf-ridge", "--data", str(FIXTURE), "--split", "all",
+                 "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["fast", "prompt-length", "tfidf-ridge"]
+    assert all(-1 <= r["tau"] <= 1 and r["num_prompts"] == 480 for r in rows)
+    assert main(["score", "--model", str(out), "--json", "hi", "Write a 2000-word essay on Rome"]) == 0
+    scores = json.loads(capsys.readouterr().out)["scores"]
+    assert len(scores) == 2
+
+
+def test_bad_jsonl_exits_2_naming_the_line(tmp_path, capsys):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"prompt": "ok", "output_len": 3}\n{"prompt": "x", "output_len": -4}\n')
+    assert main(["eval", "prompt-length", "--data", str(path), "--split", "all"]) == 2
+    assert "bad.jsonl:2: 'output_len' is negative" in capsys.readouterr().err
+    assert main(["eval", "prompt-length", "--data", str(path), "--split", "all", "--skip-bad", "--list-size", "1"]) == 0
+    assert "skipped 1 bad row(s)" in capsys.readouterr().err
+
+
+def test_missing_model_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LTRSCHED_CACHE", str(tmp_path))
+    assert main(["score", "hello"]) == 2
+    assert "ltrsched train --preset default" in capsys.readouterr().err
