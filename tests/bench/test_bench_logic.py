@@ -1,0 +1,105 @@
+"""Bench client logic on real data: ShareGPT workloads, arrival patterns, SSE parsing, report tables and sizing."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ltrsched.bench import report
+from ltrsched.bench.client import chat_payload, chunk_has_content, parse_sse_line
+from ltrsched.bench.demo import size_burst
+from ltrsched.bench.runs import POLICY_RUNS, TRUE_LEN_KEY, RequestTracker, RunResult, policy_run
+from ltrsched.bench.workload import BenchRequest, burst, load_prompts, poisson, total_tokens
+from ltrsched.errors import UserError
+from ltrsched.metrics import RequestRecord
+
+
+@pytest.fixture(scope="module")
+def sharegpt_requests() -> list[BenchRequest]:
+    return load_prompts(40, max_output_len=512, max_prompt_len=1024)
+
+
+def test_sharegpt_workload_is_capped_deterministic_and_chat_shaped(sharegpt_requests: list[BenchRequest]) -> None:
+    assert len(sharegpt_requests) == 40
+    assert all(1 <= r.output_len <= 512 for r in sharegpt_requests)
+    assert any(r.output_len == 512 for r in load_prompts(200))  # long answers exist, and are capped
+    assert len({r.request_id for r in sharegpt_requests}) == 40
+    assert all(r.messages[-1]["role"] == "user" and r.messages[-1]["content"] for r in sharegpt_requests)
+    again = load_prompts(40, max_output_len=512, max_prompt_len=1024)
+    assert [r.request_id for r in again] == [r.request_id for r in sharegpt_requests]
+
+
+def test_poisson_arrivals_have_the_asked_rate_and_burst_is_at_zero(sharegpt_requests: list[BenchRequest]) -> None:
+    many = sharegpt_requests * 50  # 2000 arrivals
+    timed = poisson(many, rate=2.0, seed=1)
+    times = np.array([r.arrival_s for r in timed])
+    assert times[0] == 0.0 and np.all(np.diff(times) >= 0)
+    assert len(times) / times[-1] == pytest.approx(2.0, rel=0.08)
+    gamma = np.diff([r.arrival_s for r in poisson(many, rate=2.0, seed=1, cv=3.0)])
+    assert gamma.std() / gamma.mean() > 2.0  # burstier at the same rate
+    assert all(r.arrival_s == 0.0 for r in burst(timed))
+    with pytest.raises(UserError, match="rate"):
+        poisson(many, rate=0.0)
+
+
+def test_sse_lines_and_payload() -> None:
+    assert parse_sse_line(b"data: [DONE]\n") is None
+    assert parse_sse_line(b": keep-alive\n") is None
+    obj = parse_sse_line(b'data: {"choices": [{"delta": {"content": "hi"}}]}\n')
+    assert obj is not None and chunk_has_content(obj)
+    assert not chunk_has_content({"choices": [{"delta": {"role": "assistant"}}]})
+    req = BenchRequest("a", [{"role": "user", "content": "x"}], 17)
+    body = chat_payload("m", req, POLICY_RUNS["srtf-oracle"])
+    assert body["max_tokens"] == 17 and body["ignore_eos"] is True
+    assert body["vllm_xargs"] == {TRUE_LEN_KEY: 17}
+    assert "vllm_xargs" not in chat_payload("m", req, POLICY_RUNS["ltr"])
+    with pytest.raises(UserError, match="known"):
+        policy_run("sjf-magic")
+
+
+def test_tracker_turns_token_times_into_records() -> None:
+    reqs = [BenchRequest("a", [], 3, 0.0), BenchRequest("b", [], 2, 1.0)]
+    tr = RequestTracker(reqs, progress=False)
+    for t, rid in ((0.5, "a"), (1.5, "a"), (1.7, "b"), (4.5, "a"), (2.0, "b")):
+        tr.on_tokens(rid, t, 1, 10)
+    tr.finish("a")
+    assert tr.num_unfinished == 1
+    tr.finish("b")
+    recs = {r.request_id: r for r in tr.records()}
+    assert recs["a"].first_token_time == 0.5 and recs["a"].finish_time == 4.5 and recs["a"].max_itl_s == 3.0
+    assert recs["a"].per_token_latency_s == pytest.approx(4.5 / 3)
+    assert recs["b"].ttft_s == pytest.approx(0.7)
+
+
+def _result(name: str, latencies: list[float]) -> RunResult:
+    recs = [RequestRecord(f"{name}{i}", 0.0, lat / 2, lat, 5, 10) for i, lat in enumerate(latencies)]
+    return RunResult(name, recs, wall_s=max(latencies), plugin={"scoring_s": 0.1})
+
+
+def test_report_ratios_table_csv_and_plot(tmp_path: Path) -> None:
+    results = [_result("fcfs", [10.0, 20.0, 30.0]), _result("ltr", [2.0, 4.0, 30.0])]
+    rows = [report.summarize_run(r, k=2, time_limit_s=5.0) for r in results]
+    report.add_ratios(rows)
+    assert rows[1]["ratio_mean_vs_fcfs"] == pytest.approx(2.0 / 1.2)  # (20/10) / (12/10)
+    assert rows[1]["makespan_vs_fcfs"] == pytest.approx(1.0)
+    assert rows[1]["time_to_2_finished_s"] == 4.0 and rows[1]["finished_within_5s"] == 2
+    assert rows[0]["scoring_share"] == pytest.approx(0.1 / 30)
+    table = report.format_table(rows, "t")
+    assert "1.67x" in table and "fcfs" in table and math.isfinite(rows[0]["p99_per_token_latency"])
+    report.write_records_csv(tmp_path / "r.csv", results, "burst")
+    with open(tmp_path / "r.csv") as f:
+        assert len(list(csv.DictReader(f))) == 6
+    report.plot_cdf(tmp_path / "cdf.png", results, "t")
+    report.plot_vs_rate(tmp_path / "rate.png", {0.5: rows, 1.0: rows})
+    assert (tmp_path / "cdf.png").stat().st_size > 1000 and (tmp_path / "rate.png").stat().st_size > 1000
+
+
+def test_demo_sizes_the_burst_to_the_measured_speed(sharegpt_requests: list[BenchRequest]) -> None:
+    fast = size_burst(sharegpt_requests, tokens_per_s=100.0, run_s=60.0, lo=4, hi=40)
+    slow = size_burst(sharegpt_requests, tokens_per_s=30.0, run_s=60.0, lo=4, hi=40)
+    assert total_tokens(fast) <= 6000 and len(fast) > len(slow) >= 4
+    assert len(size_burst(sharegpt_requests, 1.0, 1.0, lo=4, hi=40)) == 4  # never below the floor
