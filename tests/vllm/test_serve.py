@@ -14,10 +14,15 @@ import pytest
 from ltrsched.bench.client import run_openai
 from ltrsched.bench.runs import POLICY_RUNS
 from ltrsched.bench.workload import BenchRequest
-from ltrsched.vllm.server import Server, ServeConfig, _group_alive
-from tests.bench.conftest import tiny_model_dir  # noqa: F401  (fixture)
+from ltrsched.vllm.server import ServeConfig, Server, _group_alive
+from tests.bench.tiny_llama import build_tiny_llama
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def _plugin_policy() -> str:

@@ -13,11 +13,11 @@ import sys
 import time
 from typing import Any
 
-from ltrsched.bench.runs import PolicyRun, RequestTracker, RunResult, sampling_extra_args
+from ltrsched.bench.runs import PolicyRun, RequestTracker, RunResult, client_priorities, sampling_extra_args
 from ltrsched.bench.workload import BenchRequest
 
 
-def chat_payload(model: str, req: BenchRequest, run: PolicyRun) -> dict[str, Any]:
+def chat_payload(model: str, req: BenchRequest, run: PolicyRun, priority: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": model,
         "messages": req.messages,
@@ -27,6 +27,8 @@ def chat_payload(model: str, req: BenchRequest, run: PolicyRun) -> dict[str, Any
         "stream": True,
         "stream_options": {"include_usage": True},
     }
+    if priority is not None:
+        body["priority"] = priority
     extra = sampling_extra_args(run, req)
     if extra:
         body["vllm_xargs"] = extra
@@ -54,7 +56,7 @@ def chunk_has_content(obj: dict[str, Any]) -> bool:
 
 
 async def _one(session: Any, url: str, model: str, req: BenchRequest, run: PolicyRun, t0: float,
-               tracker: RequestTracker, timeout_s: float) -> str | None:
+               tracker: RequestTracker, timeout_s: float, priority: int | None) -> str | None:
     """Send one request at its arrival time; returns an error text or None."""
     import aiohttp
 
@@ -63,7 +65,7 @@ async def _one(session: Any, url: str, model: str, req: BenchRequest, run: Polic
         await asyncio.sleep(delay)
     usage: dict[str, Any] = {}
     try:
-        async with session.post(url + "/v1/chat/completions", json=chat_payload(model, req, run),
+        async with session.post(url + "/v1/chat/completions", json=chat_payload(model, req, run, priority),
                                 timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:
             if resp.status != 200:
                 return f"{req.request_id}: HTTP {resp.status}: {(await resp.text())[:300]}"
@@ -89,10 +91,12 @@ async def _run_all(url: str, model: str, requests: list[BenchRequest], run: Poli
                    timeout_s: float) -> tuple[float, list[str]]:
     import aiohttp
 
+    prio = client_priorities(run, requests)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         t0 = time.perf_counter()
-        errors = await asyncio.gather(*(_one(session, url, model, r, run, t0, tracker, timeout_s) for r in requests))
+        jobs = [_one(session, url, model, r, run, t0, tracker, timeout_s, prio.get(r.request_id)) for r in requests]
+        errors = await asyncio.gather(*jobs)
         return time.perf_counter() - t0, [e for e in errors if e]
 
 

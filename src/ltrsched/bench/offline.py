@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ltrsched.bench.runs import PolicyRun, RequestTracker, RunResult, sampling_extra_args
+from ltrsched.bench.runs import PolicyRun, RequestTracker, RunResult, client_priorities, sampling_extra_args
 from ltrsched.bench.workload import BenchRequest
 from ltrsched.vllm.server import PLUGIN_FACTORY, EngineConfig, cpu_env, resolve_model
 
@@ -27,7 +27,7 @@ def build_engine(cfg: EngineConfig, run: PolicyRun, model: str | None = None) ->
 
     from vllm import EngineArgs
 
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"scheduling_policy": "priority"} if run.client_priority else {}
     if run.policy != "vllm":
         kwargs = {"scheduling_policy": "priority", "scheduler_cls": PLUGIN_FACTORY,
                   "additional_config": {"ltrsched": {"policy": run.policy, **run.extra}}}
@@ -72,6 +72,7 @@ def serve(engine: Any, requests: list[BenchRequest], run: PolicyRun, progress: b
     tokenizer = engine.get_tokenizer()
     texts = [tokenizer.apply_chat_template(r.messages, add_generation_prompt=True, tokenize=False) for r in requests]
     pending = sorted(range(len(requests)), key=lambda i: requests[i].arrival_s)
+    priorities = client_priorities(run, requests)
     tracker = RequestTracker(requests, progress=progress, label=run.name)
     before = plugin_stats(engine_scheduler(engine))
     t0 = time.perf_counter()
@@ -82,7 +83,8 @@ def serve(engine: Any, requests: list[BenchRequest], run: PolicyRun, progress: b
             req = requests[pending[nxt]]
             params = SamplingParams(temperature=0.0, max_tokens=req.output_len, ignore_eos=True,
                                     output_kind=RequestOutputKind.DELTA, extra_args=sampling_extra_args(run, req))
-            engine.add_request(req.request_id, texts[pending[nxt]], params)
+            engine.add_request(req.request_id, texts[pending[nxt]], params,
+                               priority=priorities.get(req.request_id, 0))
             nxt += 1
         if not engine.has_unfinished_requests():
             time.sleep(max(0.0, requests[pending[nxt]].arrival_s - (time.perf_counter() - t0)))

@@ -20,6 +20,7 @@ class PolicyRun:
     policy: str  # ltrsched policy name, or "vllm" for vLLM's own scheduler (no plugin)
     extra: dict[str, Any] = field(default_factory=dict)  # more keys of the plugin's "ltrsched" config
     needs_true_length: bool = False  # send each request's true length (oracles)
+    client_priority: str = ""  # "true-len" or "ranker": the client sends vLLM `priority` (no plugin, "vllm" only)
 
 
 POLICY_RUNS: dict[str, PolicyRun] = {
@@ -31,6 +32,9 @@ POLICY_RUNS: dict[str, PolicyRun] = {
         PolicyRun("srtf-oracle", "srtf-oracle", needs_true_length=True),
         PolicyRun("sjf-oracle", "sjf-oracle", needs_true_length=True),
         PolicyRun("vllm", "vllm"),
+        # Priority-only mode (../shared/vllm.md §4): vLLM's own priority scheduler, the client ranks.
+        PolicyRun("vllm-prio-ltr", "vllm", client_priority="ranker"),
+        PolicyRun("vllm-prio-oracle", "vllm", client_priority="true-len"),
     )
 }
 
@@ -44,6 +48,23 @@ def policy_run(name: str) -> PolicyRun:
 
 def sampling_extra_args(run: PolicyRun, req: BenchRequest) -> dict[str, Any] | None:
     return {TRUE_LEN_KEY: req.output_len} if run.needs_true_length else None
+
+
+def client_priorities(run: PolicyRun, requests: list[BenchRequest]) -> dict[str, int]:
+    """vLLM ``priority`` per request id (lower first) for priority-only runs; empty otherwise.
+
+    "ranker": the default ranker's score turned into its rank among the workload (a monotone map, so the
+    order equals the score order); "true-len": the replayed length itself.
+    """
+    if run.client_priority == "true-len":
+        return {r.request_id: r.output_len for r in requests}
+    if run.client_priority != "ranker":
+        return {}
+    from ltrsched.predictor import default_ranker
+
+    scores = default_ranker().score([r.messages for r in requests])
+    order = sorted(range(len(requests)), key=lambda i: -float(scores[i]))
+    return {requests[i].request_id: rank for rank, i in enumerate(order)}
 
 
 @dataclass(slots=True)

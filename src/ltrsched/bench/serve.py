@@ -21,7 +21,8 @@ class BenchServeConfig(EngineConfig):
     num_requests: int = field(default=200, metadata={"help": "ShareGPT first-turn prompts (test split)"})
     rates: list[float] = field(default_factory=list, metadata={"help": "Poisson arrival rates, req/s"})
     policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"],
-                                metadata={"help": "fcfs, ltr, ltr-nostarve, srtf-oracle, sjf-oracle, vllm"})
+                                metadata={"help": "names from ltrsched.bench.runs.POLICY_RUNS: fcfs, ltr, "
+                                                  "ltr-nostarve, srtf-oracle, vllm, vllm-prio-ltr, ..."})
     backend: str = field(default="offline", metadata={"help": "offline (LLMEngine.step) or openai (HTTP streaming)"})
     url: str = field(default="", metadata={"help": "openai: an existing server (one policy); else one is started"})
     port: int = field(default=8011, metadata={"help": "openai backend: port for the servers it starts"})
@@ -57,7 +58,8 @@ def run_policy(cfg: BenchServeConfig, run: PolicyRun, requests: list[BenchReques
     if cfg.url:
         return run_openai(cfg.url, _served_name(cfg.url), requests, run, progress=progress)
     extra = json.dumps(run.extra)
-    scfg = ServeConfig(**{**_engine_fields(cfg), "port": cfg.port, "policy": run.policy, "ltrsched_config": extra})
+    policy = "vllm-priority" if run.client_priority else run.policy
+    scfg = ServeConfig(**{**_engine_fields(cfg), "port": cfg.port, "policy": policy, "ltrsched_config": extra})
     with Server(scfg) as server:
         return run_openai(server.url, server.model_name, requests, run, progress=progress)
 
@@ -74,7 +76,7 @@ def _served_name(url: str) -> str:
 
 
 def needs_ranker(runs: list[PolicyRun]) -> bool:
-    return any(r.policy in ("ltr",) for r in runs)
+    return any(r.policy == "ltr" or r.client_priority == "ranker" for r in runs)
 
 
 def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = True) -> dict[str, Any]:

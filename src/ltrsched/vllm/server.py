@@ -43,7 +43,7 @@ class ServeConfig(EngineConfig):
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
     port: int = field(default=8000, metadata={"help": "port to listen on"})
     policy: str = field(default="ltr",
-                        metadata={"help": "ltrsched policy (fcfs, ltr, srtf-oracle, ...); 'vllm' = no plugin"})
+                        metadata={"help": "ltrsched policy (fcfs, ltr, ...); 'vllm' / 'vllm-priority': no plugin"})
     ltrsched_config: str = field(default="{}", metadata={"help": "more plugin config keys, as JSON"})
     startup_timeout_s: float = field(default=300.0, metadata={"help": "s to wait for /health before giving up"})
     log_file: str = field(default="", metadata={"help": "server log path (default: a file in the cache dir)"})
@@ -78,6 +78,8 @@ def plugin_args(policy: str, extra: dict[str, Any]) -> list[str]:
     """vLLM flags that install the plugin with ``{"ltrsched": {"policy": ..., **extra}}``; none for 'vllm'."""
     if policy == "vllm":
         return []
+    if policy == "vllm-priority":  # vLLM's own priority queue; clients send `priority`
+        return ["--scheduling-policy", "priority"]
     config = {"ltrsched": {"policy": policy, **extra}}
     return ["--scheduling-policy", "priority", "--scheduler-cls", PLUGIN_FACTORY,
             "--additional-config", json.dumps(config)]
