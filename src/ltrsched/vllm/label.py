@@ -39,11 +39,28 @@ def load_prompt_set(cfg: LabelConfig) -> list[tuple[str, list[dict[str, str]]]]:
 
         rows = [e for e in load_sharegpt(split=cfg.split, turns="first") if e.prompt_len <= cfg.max_prompt_len]
         return [(e.id, as_messages(e.prompt)) for e in rows[:cfg.num_prompts]]
-    from ltrsched.predictor.data import load_jsonl
+    return read_prompt_file(Path(cfg.prompts))[:cfg.num_prompts]
 
-    if not Path(cfg.prompts).is_file():
-        raise UserError(f"--prompts {cfg.prompts!r}: not 'sharegpt' and no such file")
-    return [(e.id, as_messages(e.prompt)) for e in load_jsonl(cfg.prompts)[:cfg.num_prompts]]
+
+def read_prompt_file(path: Path) -> list[tuple[str, list[dict[str, str]]]]:
+    """Rows with ``prompt`` (str) or ``messages`` (role/content list), optional ``id``; lengths are not needed."""
+    from ltrsched.bench.workload import as_messages
+
+    if not path.is_file():
+        raise UserError(f"--prompts {str(path)!r}: not 'sharegpt' and no such file")
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            prompt = row["prompt"] if "prompt" in row else row["messages"]
+            messages = as_messages(prompt)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(f"{path}:{lineno}: need a JSON object with 'prompt' (str) or 'messages' "
+                            f"(list of role/content) ({type(exc).__name__}: {exc})") from None
+        out.append((str(row.get("id", f"line{lineno}")), messages))
+    return out
 
 
 def seed_of(base: int, index: int, sample: int) -> int:
