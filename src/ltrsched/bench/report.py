@@ -40,10 +40,18 @@ def summarize_run(res: RunResult, k: int = 0, time_limit_s: float = 0.0) -> dict
     return out
 
 
-def add_ratios(rows: list[dict[str, Any]], baseline: str = "fcfs") -> None:
-    """``ratio_mean``: baseline mean per-token latency / this row's (x lower); ``makespan_vs_fcfs``: this / baseline."""
+def baseline_of(rows: Sequence[dict[str, Any]]) -> str:
+    """FCFS: the plugin's ``fcfs`` run, else vLLM's own scheduler (``vllm``), else the first row."""
+    names = [r["policy"] for r in rows]
+    return next((n for n in ("fcfs", "vllm") if n in names), names[0] if names else "fcfs")
+
+
+def add_ratios(rows: list[dict[str, Any]], baseline: str = "") -> None:
+    """``ratio_mean_vs_B``: B's mean per-token latency / this row's (x lower); ``makespan_vs_B``: this / B's."""
+    baseline = baseline or baseline_of(rows)
     base = next((r for r in rows if r["policy"] == baseline), None)
     for row in rows:
+        row["baseline"] = baseline
         if base is None:
             continue
         row["ratio_mean_vs_" + baseline] = _div(base["mean_per_token_latency"], row["mean_per_token_latency"])
@@ -55,7 +63,8 @@ def _div(a: float, b: float) -> float:
     return a / b if b and not math.isnan(b) else math.nan
 
 
-def format_table(rows: Sequence[dict[str, Any]], title: str = "", baseline: str = "fcfs") -> str:
+def format_table(rows: Sequence[dict[str, Any]], title: str = "", baseline: str = "") -> str:
+    baseline = baseline or baseline_of(rows)
     extra = [k for k in rows[0] if k.startswith(("time_to_", "finished_within_"))] if rows else []
     headers = ["policy", *[h for _, h, _ in COLUMNS], f"x lower mean vs {baseline}", f"makespan vs {baseline}",
                *extra, "scoring %"]
