@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.bench import report
-from ltrsched.bench.runs import POLICY_RUNS, RunResult
+from ltrsched.bench.runs import POLICY_RUNS, PRIORITY_ONLY, RunResult, plugin_available, policy_run
 from ltrsched.bench.workload import BenchRequest, burst, load_prompts, total_tokens
 from ltrsched.vllm.server import EngineConfig
 
@@ -35,7 +35,7 @@ class DemoConfig(EngineConfig):
     max_output_len: int = field(default=512, metadata={"help": "cap on replayed output lengths, tokens"})
     policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"],
                                 metadata={"help": "policies to compare (fcfs first: it hosts the speed probe)"})
-    out_dir: str = field(default="bench-results/demo", metadata={"help": "plot, CSV and JSON go here"})
+    out_dir: str = field(default="runs/demo", metadata={"help": "plot, CSV and JSON go here"})
 
 
 def probe_speed(engine: Any, pool: list[BenchRequest], num: int, tokens: int) -> float:
@@ -69,7 +69,11 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     ensure_default_ranker(progress=progress)
     say(f"[demo] ranker ready ({time.perf_counter() - t_start:.0f} s so far)")
     pool = load_prompts(cfg.max_requests, cfg.max_output_len)
-    runs = [POLICY_RUNS[p] for p in cfg.policies]
+    names = list(cfg.policies)
+    if not plugin_available():
+        names = [PRIORITY_ONLY.get(n, n) for n in names]
+        say(f"[demo] the ltrsched.vllm plugin is not installed: priority-only mode instead ({', '.join(names)})")
+    runs = [policy_run(n) for n in names]
     results: list[RunResult] = []
     burst_reqs: list[BenchRequest] = []
     for i, run in enumerate(runs):

@@ -39,6 +39,21 @@ POLICY_RUNS: dict[str, PolicyRun] = {
 }
 
 
+# Without the plugin, the same comparison in priority-only mode (vLLM's own scheduler and priority queue).
+PRIORITY_ONLY = {"fcfs": "vllm", "ltr": "vllm-prio-ltr", "srtf-oracle": "vllm-prio-oracle",
+                 "sjf-oracle": "vllm-prio-oracle"}
+
+
+def plugin_available() -> bool:
+    """Whether ``ltrsched.vllm.make_scheduler`` (the --scheduler-cls factory) exists in this install."""
+    import importlib
+
+    try:
+        return hasattr(importlib.import_module("ltrsched.vllm"), "make_scheduler")
+    except ImportError:
+        return False
+
+
 def policy_run(name: str) -> PolicyRun:
     try:
         return POLICY_RUNS[name]

@@ -31,7 +31,7 @@ class BenchServeConfig(EngineConfig):
     k: int = field(default=0, metadata={"help": "synthetic: report the time until K requests finished"})
     time_limit_s: float = field(default=0.0, metadata={"help": "synthetic: report how many finished within this"})
     seed: int = field(default=0, metadata={"help": "prompt sample and arrival seed"})
-    out_dir: str = field(default="bench-results/serve", metadata={"help": "CSV, plots and JSON go here"})
+    out_dir: str = field(default="runs/bench-serve", metadata={"help": "CSV, plots and JSON go here"})
 
 
 def check(cfg: BenchServeConfig) -> list[PolicyRun]:
