@@ -19,7 +19,8 @@ from ltrsched.vllm.server import EngineConfig
 
 GPU_COMMAND = """\
 # On a GPU with a real model (vLLM 0.32-0.33):
-ltrsched serve --model /path/to/Llama-3-8B-Instruct --dtype bfloat16 --max-num-seqs 256 --policy ltr --port 8000
+ltrsched serve --model /path/to/Llama-3-8B-Instruct --dtype bfloat16 --no-enforce-eager \\
+  --max-num-seqs 256 --policy ltr --port 8000
 ltrsched bench serve --backend openai --url http://127.0.0.1:8000 --policies ltr --workload burst --num-requests 2000
 # or directly with vLLM:
 python -m vllm.entrypoints.openai.api_server --model /path/to/model --scheduling-policy priority \\

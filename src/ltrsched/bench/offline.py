@@ -31,7 +31,7 @@ def build_engine(cfg: EngineConfig, run: PolicyRun, model: str | None = None) ->
     if run.policy != "vllm":
         kwargs = {"scheduling_policy": "priority", "scheduler_cls": PLUGIN_FACTORY,
                   "additional_config": {"ltrsched": {"policy": run.policy, **run.extra}}}
-    args = EngineArgs(model=model or resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=True,
+    args = EngineArgs(model=model or resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
                       max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
                       max_num_batched_tokens=cfg.max_num_batched_tokens, seed=cfg.seed, **kwargs)
     return LLMEngine.from_engine_args(args)

@@ -79,8 +79,9 @@ def label(cfg: LabelConfig, progress: bool = True) -> dict[str, Any]:
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: nothing to leak
     from vllm import LLM, SamplingParams
 
-    llm = LLM(model=resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=True, max_model_len=cfg.max_model_len,
-              max_num_seqs=cfg.max_num_seqs, max_num_batched_tokens=cfg.max_num_batched_tokens, seed=cfg.seed)
+    llm = LLM(model=resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
+              max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
+              max_num_batched_tokens=cfg.max_num_batched_tokens, seed=cfg.seed)
     try:
         convs = [msgs for _, msgs in prompts for _ in range(cfg.samples)]
         params = [SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens,

@@ -36,6 +36,7 @@ class EngineConfig:
     max_model_len: int = field(default=2048, metadata={"help": "prompt + output tokens per request"})
     kv_cache_gib: int = field(default=4, metadata={"help": "VLLM_CPU_KVCACHE_SPACE, GiB of KV cache"})
     seed: int = field(default=0, metadata={"help": "engine seed"})
+    enforce_eager: bool = field(default=True, metadata={"help": "no CUDA graphs / compile (CPU; off on a GPU)"})
 
 
 @dataclass(slots=True)
@@ -92,7 +93,8 @@ def server_command(cfg: ServeConfig, model: str) -> list[str]:
         raise UserError(f"--ltrsched-config is not JSON ({exc}); example: '{{\"policy\": \"ltr\"}}'") from None
     return [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model,
             "--served-model-name", Path(model).name, "--host", cfg.host, "--port", str(cfg.port),
-            "--dtype", cfg.dtype, "--enforce-eager", "--max-model-len", str(cfg.max_model_len),
+            "--dtype", cfg.dtype, *(["--enforce-eager"] if cfg.enforce_eager else []),
+            "--max-model-len", str(cfg.max_model_len),
             "--max-num-seqs", str(cfg.max_num_seqs), "--max-num-batched-tokens", str(cfg.max_num_batched_tokens),
             "--seed", str(cfg.seed), *plugin_args(cfg.policy, extra)]
 
