@@ -69,6 +69,7 @@ def cpu_env(kv_cache_gib: int) -> dict[str, str]:
     env.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
     env.setdefault("OMP_NUM_THREADS", str(ncpu))  # else vLLM drops torch to 1 thread in-process
     env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))
+    env.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")  # stdout is for tables and --json
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
