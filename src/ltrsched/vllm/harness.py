@@ -1,0 +1,101 @@
+"""A model-less vLLM scheduler driven with fake model outputs, as vLLM's own unit tests do.
+
+For the overhead microbenchmark (thousands of requests, no engine) and for fast tests of the plugin's scheduling
+decisions. Only the config folder of a model is read (``config.json``), never weights.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+EOS_TOKEN_ID = 2  # token the fake model never emits (requests run to max_tokens)
+
+
+@dataclass(slots=True)
+class HarnessConfig:
+    """Shape of the fake engine."""
+
+    model_dir: str  # a folder with config.json (the tiny Llama or any HF model folder)
+    max_num_seqs: int = 16  # vLLM max_num_seqs
+    max_num_batched_tokens: int = 8192  # vLLM token budget per step
+    max_model_len: int = 4096  # tokens per request
+    num_blocks: int = 100_000  # KV blocks (small numbers force KV-pressure preemption)
+    block_size: int = 16  # tokens per KV block
+    plugin: bool = True  # ltrsched's scheduler, else vLLM's own
+    scheduling_policy: str = "priority"  # vLLM --scheduling-policy
+    ltrsched: dict[str, Any] = field(default_factory=dict)  # the additional-config "ltrsched" block
+
+
+def build_scheduler(cfg: HarnessConfig) -> Any:
+    """vLLM's Scheduler (or ltrsched's via the real factory) over a fake KV cache."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VLLM_ALLOW_LONG_MAX_MODEL_LEN", "1")  # no model runs: any length is fine
+    import torch
+    from vllm.config import CacheConfig, ModelConfig, SchedulerConfig, VllmConfig
+    from vllm.v1.core.sched.scheduler import Scheduler
+    from vllm.v1.kv_cache_interface import FullAttentionSpec, KVCacheConfig, KVCacheGroupSpec
+    from vllm.v1.structured_output import StructuredOutputManager
+
+    sched_cfg = SchedulerConfig(max_num_seqs=cfg.max_num_seqs, max_num_batched_tokens=cfg.max_num_batched_tokens,
+                                max_model_len=cfg.max_model_len, enable_chunked_prefill=True,
+                                policy=cfg.scheduling_policy, is_encoder_decoder=False)
+    model_cfg = ModelConfig(model=cfg.model_dir, dtype="float32", seed=0, max_model_len=cfg.max_model_len,
+                            skip_tokenizer_init=True)
+    cache_cfg = CacheConfig(block_size=cfg.block_size, cache_dtype="auto", enable_prefix_caching=False)
+    vllm_config = VllmConfig(scheduler_config=sched_cfg, model_config=model_cfg, cache_config=cache_cfg,
+                             additional_config={"ltrsched": dict(cfg.ltrsched)} if cfg.plugin else {})
+    kv_cfg = KVCacheConfig(num_blocks=cfg.num_blocks, kv_cache_tensors=[], kv_cache_groups=[
+        KVCacheGroupSpec(["layer"], FullAttentionSpec(block_size=cfg.block_size, num_kv_heads=1, head_size=1,
+                                                      dtype=torch.float32))])
+    cache_cfg.num_gpu_blocks = cfg.num_blocks
+    kwargs = {"vllm_config": vllm_config, "kv_cache_config": kv_cfg,
+              "structured_output_manager": StructuredOutputManager(vllm_config), "block_size": cfg.block_size,
+              "log_stats": False}
+    if cfg.plugin:
+        from ltrsched.vllm import make_scheduler
+
+        return make_scheduler(**kwargs)
+    return Scheduler(**kwargs)
+
+
+def make_request(request_id: str, prompt_len: int, max_tokens: int, score: float | None = None,
+                 priority: int = 0, arrival_time: float | None = None,
+                 extra_args: dict[str, Any] | None = None) -> Any:
+    """A vLLM engine-core request with ``prompt_len`` dummy tokens; ``score`` is sent as the client's ltr_score."""
+    from vllm.sampling_params import SamplingParams
+    from vllm.v1.request import Request
+
+    extra = dict(extra_args or {})
+    if score is not None:
+        extra["ltr_score"] = score
+    params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, extra_args=extra or None)
+    params.update_from_generation_config({}, EOS_TOKEN_ID)
+    return Request(request_id=request_id, prompt_token_ids=[5] * prompt_len, sampling_params=params,
+                   pooling_params=None, arrival_time=arrival_time, priority=priority)
+
+
+def fake_output(scheduler: Any, scheduler_output: Any, token_id: int = 7) -> Any:
+    """A ModelRunnerOutput that samples one token for every request whose prompt is now fully computed."""
+    from vllm.v1.outputs import ModelRunnerOutput
+
+    req_ids: list[str] = list(scheduler_output.num_scheduled_tokens)
+    requests = scheduler.requests
+    sampled = [[token_id] if requests[rid].num_computed_tokens >= requests[rid].num_tokens else []
+               for rid in req_ids]
+    return ModelRunnerOutput(req_ids=req_ids, req_id_to_index={r: i for i, r in enumerate(req_ids)},
+                             sampled_token_ids=sampled)
+
+
+def step(scheduler: Any) -> tuple[Any, Any]:
+    """One engine step: schedule, fake the model, feed the outputs back. Returns (scheduler_output, engine outputs)."""
+    out = scheduler.schedule()
+    engine_outputs = scheduler.update_from_output(out, fake_output(scheduler, out))
+    return out, engine_outputs
+
+
+def add_all(scheduler: Any, requests: Sequence[Any]) -> None:
+    for req in requests:
+        scheduler.add_request(req)

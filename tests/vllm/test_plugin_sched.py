@@ -1,0 +1,115 @@
+"""The plugin's scheduling decisions on vLLM's real Scheduler with fake model outputs (no model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("vllm")
+
+from ltrsched.errors import UserError
+from ltrsched.vllm.harness import HarnessConfig, add_all, build_scheduler, make_request, step
+
+pytestmark = pytest.mark.vllm
+
+
+def _first_token_steps(sched: Any, arrivals: dict[int, list[Any]], max_steps: int = 400) -> dict[str, int]:
+    """Run to completion; the step at which each request got its first output token."""
+    first: dict[str, int] = {}
+    for k in range(max_steps):
+        add_all(sched, arrivals.get(k, []))
+        out, _ = step(sched)
+        for rid in out.num_scheduled_tokens:
+            req = sched.requests.get(rid)
+            if req is not None and req.num_output_tokens > 0:
+                first.setdefault(rid, k)
+        if k > max(arrivals) and not sched.has_requests():
+            return first
+    raise AssertionError("requests did not finish")
+
+
+def _short_behind_long(tiny_llama_dir: Path, **cfg: Any) -> dict[str, int]:
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=2, **cfg))
+    longs = [make_request(f"long{i}", 10, 40, score=-5.0) for i in range(2)]
+    shorts = [make_request(f"short{i}", 10, 4, score=1.0) for i in range(4)]
+    return _first_token_steps(sched, {0: longs, 5: shorts})
+
+
+def test_short_request_behind_long_ones_starts_earlier_under_ltr(tiny_llama_dir: Path) -> None:
+    ltr = _short_behind_long(tiny_llama_dir, ltrsched={"policy": "ltr"})
+    fcfs = _short_behind_long(tiny_llama_dir, ltrsched={"policy": "fcfs"})
+    vllm_own = _short_behind_long(tiny_llama_dir, plugin=False)
+    assert fcfs["short0"] == vllm_own["short0"] >= 40  # both wait for a long one to finish (40 tokens)
+    assert ltr["short0"] <= 6  # preempts a long one at max_num_seqs (vLLM issue #40004) right after arrival
+    assert max(ltr[f"short{i}"] for i in range(4)) < min(fcfs[f"short{i}"] for i in range(4))
+
+
+def test_no_preemption_for_waiting_when_disabled(tiny_llama_dir: Path) -> None:
+    off = _short_behind_long(tiny_llama_dir, ltrsched={"policy": "ltr", "preempt_for_waiting": False})
+    assert off["short0"] >= 40
+
+
+@pytest.mark.parametrize("threshold", [5, 9])
+def test_starvation_promotion_at_configured_threshold(tiny_llama_dir: Path, threshold: int) -> None:
+    quantum = 3
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=1, ltrsched={
+        "policy": "ltr", "starvation_threshold": threshold, "quantum": quantum}))
+    add_all(sched, [make_request("good", 10, 60, score=10.0), make_request("starved", 10, 60, score=-10.0)])
+    got_tokens: list[int] = []
+    for k in range(threshold + quantum + 3):
+        out, _ = step(sched)
+        if "starved" in out.num_scheduled_tokens:
+            got_tokens.append(k)
+    # Unscheduled for `threshold` steps, then promoted: it runs exactly `quantum` steps, then "good" is back.
+    assert got_tokens == list(range(threshold, threshold + quantum))
+    assert sched.ranked.num_promotions == 1
+    assert sched.ltrsched_stats()["num_promotions"] == 1
+
+
+def test_starvation_off_never_promotes(tiny_llama_dir: Path) -> None:
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=1, ltrsched={
+        "policy": "ltr", "starvation_threshold": 0}))
+    add_all(sched, [make_request("good", 10, 30, score=10.0), make_request("starved", 10, 5, score=-10.0)])
+    first = _first_token_steps(sched, {0: []})
+    assert first["starved"] >= 30
+
+
+def test_kv_pressure_victim_is_lowest_ranked(tiny_llama_dir: Path) -> None:
+    # 16-token blocks, 7 blocks: three requests of 16 prompt tokens outgrow the cache after a few dozen tokens.
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=3, num_blocks=7, block_size=16,
+                                          ltrsched={"policy": "ltr", "preempt_for_waiting": False}))
+    # Arrival order r0, r1, r2: vLLM's own victim would be r2 (last admitted / latest arrival). By rank it is r0.
+    add_all(sched, [make_request("r0", 16, 80, score=-1.0), make_request("r1", 16, 80, score=5.0),
+                    make_request("r2", 16, 80, score=3.0)])
+    victims: list[str] = []
+    for _ in range(200):
+        out, _ = step(sched)
+        victims += sorted(out.preempted_req_ids)
+        if victims or not sched.has_requests():
+            break
+    assert victims == ["r0"]
+    assert sched.ltrsched_stats()["num_kv_preemptions"] == 1
+
+
+def test_bad_config_fails_at_startup_naming_the_key(tiny_llama_dir: Path) -> None:
+    with pytest.raises(UserError, match=r"ltrsched\.'starvation_treshold'"):
+        build_scheduler(HarnessConfig(str(tiny_llama_dir), ltrsched={"starvation_treshold": 100}))
+    with pytest.raises(UserError, match=r"ltrsched\.quantum must be an integer"):
+        build_scheduler(HarnessConfig(str(tiny_llama_dir), ltrsched={"quantum": "ten"}))
+    with pytest.raises(UserError, match=r"ltrsched\.policy 'sjf'"):
+        build_scheduler(HarnessConfig(str(tiny_llama_dir), ltrsched={"policy": "sjf"}))
+    with pytest.raises(UserError, match=r"ltrsched\.ranker: no ranker folder at /nonexistent"):
+        build_scheduler(HarnessConfig(str(tiny_llama_dir), ltrsched={"ranker": "/nonexistent"}))
+
+
+def test_oracle_reads_true_length_and_requests_all_finish(tiny_llama_dir: Path) -> None:
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=2, ltrsched={"policy": "srtf-oracle"}))
+    lens = [30, 3, 20, 5, 8]
+    reqs = [make_request(f"q{i}", 12, n, extra_args={"ltrsched_true_output_len": n}) for i, n in enumerate(lens)]
+    first = _first_token_steps(sched, {0: reqs})
+    assert len(first) == len(lens)
+    by_len = sorted(range(len(lens)), key=lambda i: lens[i])
+    assert [first[f"q{i}"] for i in by_len] == sorted(first.values())  # shortest first
+    assert sched.ranked.num_running == 0 and len(sched.waiting) == 0 and not sched.waiting.entries
