@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,8 @@ class BenchServeConfig(EngineConfig):
     time_limit_s: float = field(default=0.0, metadata={"help": "synthetic: report how many finished within this"})
     seed: int = field(default=0, metadata={"help": "prompt sample and arrival seed"})
     out_dir: str = field(default="runs/bench-serve", metadata={"help": "CSV, plots and JSON go here"})
+    step_log: bool = field(default=True, metadata={"help": "plugin runs write OUT_DIR/<pattern>-<policy>-steps.jsonl "
+                                                           "(for `ltrsched fit-cost`)"})
 
 
 def check(cfg: BenchServeConfig) -> list[PolicyRun]:
@@ -45,6 +47,15 @@ def check(cfg: BenchServeConfig) -> list[PolicyRun]:
     if cfg.url and len(runs) != 1:
         raise UserError("--url serves one scheduler: give exactly one --policies entry matching that server")
     return runs
+
+
+def with_step_log(cfg: BenchServeConfig, run: PolicyRun, out_dir: Path, tag: str) -> PolicyRun:
+    """The plugin's per-step log (batch composition, step time) for this run, when asked and the plugin runs."""
+    if not cfg.step_log or run.policy == "vllm":
+        return run
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = (out_dir / f"{tag}-{run.name}-steps.jsonl").resolve()
+    return replace(run, extra={**run.extra, "step_log": str(path)})
 
 
 def run_policy(cfg: BenchServeConfig, run: PolicyRun, requests: list[BenchRequest], progress: bool) -> RunResult:
@@ -95,7 +106,7 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
     log = sys.stderr if as_json else sys.stdout
     for tag, rate in patterns:
         requests = poisson(base, rate, seed=cfg.seed) if rate is not None else burst(base)
-        results = [run_policy(cfg, run, requests, progress) for run in runs]
+        results = [run_policy(cfg, with_step_log(cfg, run, out_dir, tag), requests, progress) for run in runs]
         rows = [report.summarize_run(r, cfg.k, cfg.time_limit_s) for r in results]
         report.add_ratios(rows)
         title = (f"{tag}: {len(requests)} requests, {total_tokens(requests)} output tokens, "
