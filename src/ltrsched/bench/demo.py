@@ -80,10 +80,10 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     for i, run in enumerate(runs):
         with open_engine(cfg, run, model) as (engine, start_s):
             if i == 0:
-                speed = probe_speed(engine, pool, cfg.max_num_seqs, 48)
+                speed = probe_speed(engine, pool, cfg.max_num_seqs, 128)  # prefill included, so a safe under-estimate
                 left = cfg.budget_s - (time.perf_counter() - t_start) - (len(runs) - 1) * (start_s + 10)
                 run_s = max(20.0, min(cfg.max_run_s, 0.8 * left / len(runs)))
-                burst_reqs = burst(size_burst(pool, speed * 0.9, run_s, cfg.min_requests, cfg.max_requests))
+                burst_reqs = burst(size_burst(pool, speed, run_s, cfg.min_requests, cfg.max_requests))
                 say(f"[demo] engine start {start_s:.0f} s; probe: {speed:.0f} output tok/s at {cfg.max_num_seqs} "
                     f"sequences -> burst of {len(burst_reqs)} ShareGPT prompts ({total_tokens(burst_reqs)} "
                     f"output tokens, ~{run_s:.0f} s per policy) so the demo fits {cfg.budget_s:.0f} s")
