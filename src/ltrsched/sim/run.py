@@ -95,3 +95,102 @@ def figures(spec: PolicySpec, result: SimResult, stop_after_finished: int = 0,
     if time_limit_s:
         row["finished_within_limit"] = finished_within(result.records, time_limit_s)
     return row
+
+
+WORKLOADS = ("burst", "poisson", "gamma", "synthetic", "trace")
+
+
+@dataclass(slots=True)
+class SimulateConfig:
+    workload: str = field(default="burst", metadata={
+        "help": "burst (all at t=0), poisson/gamma (--rates), synthetic (all at t=0; time to --first-k and "
+                "finished in --time-limit-s), trace (the trace's own timestamps)"})
+    num_requests: int = field(default=2000, metadata={"help": "requests: the first N of the data"})
+    policies: list[str] = field(default_factory=lambda: ["fcfs", "mlfq", "ltr", "srtf-oracle"], metadata={
+        "help": "policy specs name[:key=value...], e.g. ltr:starvation_threshold=0, mlfq:growth=2"})
+    cost: str = field(default="llama3-8b-a100", metadata={"help": "cost preset, or a JSON file from fit-cost"})
+    data: str = field(default="sharegpt", metadata={
+        "help": "sharegpt, random, azure-conv, azure-code, mooncake-conv or mooncake-synthetic"})
+    scores: str = field(default="", metadata={
+        "help": "ranker (default ranker), ranker:PATH, tau:X, oracle or none; default: ranker for sharegpt, "
+                "else tau:0.5"})
+    rates: list[float] = field(default_factory=lambda: [8.0], metadata={"help": "req/s for poisson/gamma"})
+    cv: float = field(default=1.0, metadata={"help": "coefficient of variation of gamma arrival gaps"})
+    first_k: int = field(default=1000, metadata={"help": "synthetic: report the time until this many finished"})
+    time_limit_s: float = field(default=300.0, metadata={"help": "synthetic: report how many finished by then"})
+    paper_filter: bool = field(default=True, metadata={
+        "help": "ShareGPT: keep 4 <= prompt <= 1024 and prompt+output <= 20480 (off for synthetic, as the paper)"})
+    traces_dir: str = field(default="", metadata={"help": "trace folder (default ../shared/traces from the repo)"})
+    seed: int = field(default=0, metadata={"help": "seed for arrivals, random data and tau noise"})
+
+
+def load_cost(name: str) -> CostModel:
+    import json
+    from pathlib import Path
+
+    from ltrsched.sim.cost import get_preset
+
+    path = Path(name)
+    if name.endswith(".json"):
+        if not path.is_file():
+            raise UserError(f"no cost file at {path}; write one with `ltrsched fit-cost STEPLOG --out {path}`")
+        values = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            return CostModel(**values)
+        except TypeError as exc:
+            raise UserError(f"{path}: not a cost model ({exc}); regenerate it with ltrsched fit-cost") from None
+    return get_preset(name)
+
+
+def run_config(cfg: SimulateConfig, engine_cfg: EngineConfig, progress: bool = True) -> dict[str, Any]:
+    """Everything ``ltrsched simulate`` does, returning its JSON document."""
+    from ltrsched.sim.report import add_ratios
+    from ltrsched.sim.scores import kendall_tau, make_scores
+    from ltrsched.sim.workload import load_items, with_arrivals
+
+    if cfg.workload not in WORKLOADS:
+        raise UserError(f"unknown --workload {cfg.workload!r}; use one of {', '.join(WORKLOADS)}")
+    specs = [parse_policy(p) for p in cfg.policies]
+    if not specs:
+        raise UserError("--policies is empty; name at least one, e.g. fcfs,ltr")
+    cost = load_cost(cfg.cost)
+    synthetic = cfg.workload == "synthetic"
+    items = load_items(cfg.data, cfg.num_requests, cfg.traces_dir or None, cfg.seed,
+                       paper_filter=cfg.paper_filter and not synthetic)
+    scores_spec = cfg.scores or ("ranker" if cfg.data == "sharegpt" else "tau:0.5")
+    scores = make_scores(scores_spec, items, cfg.seed, progress)
+    stop_k = cfg.first_k if synthetic else 0
+    limit = cfg.time_limit_s if synthetic else 0.0
+    groups: list[tuple[float | None, list[WorkItem]]]
+    if cfg.workload in ("poisson", "gamma"):
+        groups = [(rate, with_arrivals(items, cfg.workload, rate, cfg.cv, cfg.seed)) for rate in cfg.rates]
+    else:
+        arrivals = "trace" if cfg.workload == "trace" else "burst"
+        groups = [(None, with_arrivals(items, arrivals))]
+    rows: list[dict[str, Any]] = []
+    for rate, group in groups:
+        for spec in specs:
+            bar = _bar(f"{spec.label}" + (f" @ {rate:g}/s" if rate else ""), len(group), progress)
+            result = simulate(spec, group, scores, cost, engine_cfg, stop_k, limit, bar.update if bar else None)
+            if bar is not None:
+                bar.close()
+            row = figures(spec, result, stop_k, limit)
+            if rate is not None:
+                row = {"rate": rate, **row}
+            rows.append(row)
+    add_ratios(rows)
+    from dataclasses import asdict
+
+    return {"workload": {**asdict(cfg), "num_items": len(items)},
+            "engine": asdict(engine_cfg), "cost": cost.to_dict(), "scores": scores_spec,
+            "kendall_tau": kendall_tau(scores, [it.output_len for it in items]), "results": rows}
+
+
+def _bar(desc: str, total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False, mininterval=0.5)

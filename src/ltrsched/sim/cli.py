@@ -1,0 +1,96 @@
+"""``ltrsched simulate``, ``ltrsched fit-cost`` and ``ltrsched bench sim``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ltrsched.cliargs import add_dataclass_arguments, from_namespace
+from ltrsched.sim.engine import EngineConfig
+from ltrsched.sim.run import SimulateConfig
+
+
+def register(commands: Any, bench_commands: Any) -> None:
+    p = commands.add_parser("simulate", help="simulate policies on a workload (a continuous-batching engine model)")
+    add_dataclass_arguments(p, SimulateConfig)
+    add_dataclass_arguments(p, EngineConfig)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--csv", default=None, help="also write the per-policy rows as CSV here")
+    p.add_argument("--plot", default=None, help="write a figure (PNG/PDF): latency vs rate for poisson, else CDFs")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_simulate)
+
+    p = commands.add_parser("fit-cost", help="fit the simulator's step-cost coefficients to a measured step log")
+    p.add_argument("steplog", help="JSONL step log (ltrsched.steplog; the vLLM plugin writes one)")
+    p.add_argument("--out", default=None, help="write the fitted model as JSON (use it as --cost FILE.json)")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(func=cmd_fit_cost)
+
+    p = bench_commands.add_parser("sim", help="the simulator's targets: burst, synthetic, starvation, speed, micro")
+    p.add_argument("--micro", action="store_true", help="only the policy-decision microbenchmark")
+    p.add_argument("--scores", default="ranker", help="scores for the ShareGPT runs (default: the default ranker)")
+    p.add_argument("--only", default="", help="comma-separated subset: burst,synthetic,starvation,micro")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ltrsched.sim.report import json_safe, markdown_table, to_csv
+    from ltrsched.sim.run import run_config
+
+    cfg = from_namespace(SimulateConfig, args)
+    engine_cfg = from_namespace(EngineConfig, args)
+    doc = run_config(cfg, engine_cfg, progress=not args.quiet)
+    if args.csv:
+        Path(args.csv).write_text(to_csv(doc["results"]), encoding="utf-8")
+    if args.plot:
+        from ltrsched.sim.plots import plot_document
+
+        plot_document(doc, args.plot)
+    if args.json:
+        print(json.dumps(json_safe(doc), indent=1))
+    else:
+        print(f"{cfg.workload} of {doc['workload']['num_items']} {cfg.data} requests, cost {doc['cost']['name']}, "
+              f"scores {doc['scores']} (Kendall tau {doc['kendall_tau']:.3f})")
+        print(markdown_table(doc["results"]))
+    return 0
+
+
+def cmd_fit_cost(args: argparse.Namespace) -> int:
+    from ltrsched.errors import UserError
+    from ltrsched.sim.cost import fit
+    from ltrsched.steplog import read_step_log
+
+    path = Path(args.steplog)
+    if not path.is_file():
+        raise UserError(f"no step log at {path}; the vLLM plugin writes one (see ltrsched.steplog)")
+    try:
+        model, stats = fit(read_step_log(path), name=f"fit:{path.name}")
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise UserError(f"{path}: not a step log ({exc})") from None
+    if args.out:
+        Path(args.out).write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps({"cost": model.to_dict(), "residuals": stats}, indent=1))
+    else:
+        for k, v in model.to_dict().items():
+            print(f"{k:22s} {v}")
+        print("residuals: " + ", ".join(f"{k}={v:.4g}" for k, v in stats.items()))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ltrsched.sim.bench import run_bench
+
+    only = {s for s in args.only.split(",") if s} or ({"micro"} if args.micro else set())
+    doc = run_bench(only, args.scores)
+    if args.json:
+        from ltrsched.sim.report import json_safe
+
+        print(json.dumps(json_safe(doc), indent=1))
+    else:
+        print(doc.get("markdown", ""), file=sys.stdout)
+    return 0
