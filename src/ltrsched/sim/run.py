@@ -57,7 +57,10 @@ def parse_policy(spec: str) -> PolicySpec:
             setattr(out, key, type(getattr(out, key))(_value(value)))
         else:
             out.params[key] = _value(value)
-    make_policy(name, **out.params)  # fail now, naming the bad parameter
+    try:
+        make_policy(name, **out.params)  # fail now, naming the bad parameter
+    except ValueError as exc:
+        raise UserError(f"policy spec {spec!r}: {exc}") from None
     return out
 
 

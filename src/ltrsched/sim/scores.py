@@ -63,7 +63,11 @@ def _ranker_scores(items: Sequence[WorkItem], path: str | None, progress: bool) 
     if progress:
         print(f"ltrsched: scoring {len(items)} prompts with {getattr(scorer, 'name', where)} (cached afterwards)",
               file=sys.stderr, flush=True)
-    scores = np.asarray(scorer.score([it.prompt for it in items]), dtype=float)
+    keys = [json.dumps(it.prompt, sort_keys=True) for it in items]
+    unique = list(dict.fromkeys(keys))  # repeated prompts (cycled data) are scored once
+    prompts = {k: it.prompt for k, it in zip(keys, items, strict=True)}
+    scored = dict(zip(unique, np.asarray(scorer.score([prompts[k] for k in unique]), dtype=float), strict=True))
+    scores = np.array([scored[k] for k in keys], dtype=float)
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, scores)
