@@ -70,7 +70,29 @@ def _section(title: str, cmd: str, doc: dict[str, Any]) -> str:
             + markdown_table(doc["results"]) + "\n")
 
 
-def run_bench(only: set[str], scores: str = "ranker") -> dict[str, Any]:
+def tau_sweep(plot: str | None = None, taus: tuple[float, ...] = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 0.9, 1.0),
+              ) -> list[dict[str, Any]]:
+    """Burst-2k mean per-token latency of ``ltr`` fed scores of chosen tau (the paper's Fig. 2b)."""
+    rows = []
+    fcfs = None
+    for tau in taus:
+        pol = ["ltr:starvation_threshold=0"] if fcfs is not None else ["fcfs", "ltr:starvation_threshold=0"]
+        doc = run_config(SimulateConfig(workload="burst", num_requests=2000, policies=pol, scores=f"tau:{tau}"),
+                         EngineConfig(), progress=False)
+        if fcfs is None:
+            fcfs = doc["results"][0]["mean_per_token_latency"]
+        ltr = doc["results"][-1]["mean_per_token_latency"]
+        rows.append({"scores": f"tau:{tau}", "kendall_tau": doc["kendall_tau"], "mean_per_token_latency": ltr,
+                     "fcfs_ratio": fcfs / ltr, "fcfs_mean_per_token_latency": fcfs})
+    if plot:
+        from ltrsched.sim.plots import plot_tau_sweep
+
+        assert fcfs is not None
+        plot_tau_sweep([(r["kendall_tau"], r["mean_per_token_latency"]) for r in rows], fcfs, plot)
+    return rows
+
+
+def run_bench(only: set[str], scores: str = "ranker", plot: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     parts: list[str] = []
 
@@ -109,6 +131,13 @@ def run_bench(only: set[str], scores: str = "ranker") -> dict[str, Any]:
         parts.append(_section("Starvation prevention: Poisson arrivals, 2,000 ShareGPT requests",
                               f"ltrsched simulate --workload poisson --num-requests 2000 --rates 8,16,32 "
                               f"--scores {scores} --policies {','.join(pol)}", doc))
+    if "tau" in only:  # only when asked: nine burst runs
+        out["tau"] = tau_sweep(plot)
+        parts.append("### Kendall tau vs latency (burst of 2,000 ShareGPT, `ltr` without starvation prevention)\n"
+                     "`ltrsched bench sim --only tau --plot docs/sim-tau.png`\n\n| scores | tau | mean s/tok | "
+                     "FCFS / this |\n|---|---|---|---|\n"
+                     + "\n".join(f"| {r['scores']} | {r['kendall_tau']:.2f} | {r['mean_per_token_latency']:.3f} | "
+                                 f"{r['fcfs_ratio']:.2f}x |" for r in out["tau"]) + "\n")
     if want("micro"):
         m = micro()
         out["micro"] = m

@@ -32,7 +32,9 @@ def register(commands: Any, bench_commands: Any) -> None:
     p = bench_commands.add_parser("sim", help="the simulator's targets: burst, synthetic, starvation, speed, micro")
     p.add_argument("--micro", action="store_true", help="only the policy-decision microbenchmark")
     p.add_argument("--scores", default="ranker", help="scores for the ShareGPT runs (default: the default ranker)")
-    p.add_argument("--only", default="", help="comma-separated subset: burst,synthetic,starvation,micro")
+    p.add_argument("--only", default="", help="comma-separated subset: burst,synthetic,starvation,micro; tau "
+                                              "(a tau-vs-latency sweep) runs only when named")
+    p.add_argument("--plot", default=None, help="with --only tau: write the tau-vs-latency figure here")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.set_defaults(func=cmd_bench)
 
@@ -86,7 +88,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ltrsched.sim.bench import run_bench
 
     only = {s for s in args.only.split(",") if s} or ({"micro"} if args.micro else set())
-    doc = run_bench(only, args.scores)
+    doc = run_bench(only, args.scores, args.plot)
     if args.json:
         from ltrsched.sim.report import json_safe
 
