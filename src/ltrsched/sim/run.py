@@ -8,7 +8,7 @@ policy's own parameter (e.g. ``mlfq:base_quantum_s=0.03:growth=10``, ``approx-sj
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -125,6 +125,8 @@ class SimulateConfig:
         "help": "ShareGPT: keep 4 <= prompt <= 1024 and prompt+output <= 20480 (off for synthetic, as the paper)"})
     traces_dir: str = field(default="", metadata={"help": "trace folder (default ../shared/traces from the repo)"})
     seed: int = field(default=0, metadata={"help": "seed for arrivals, random data and tau noise"})
+    trace_speedup: float = field(default=1.0, metadata={
+        "help": "trace workload: divide the trace's arrival times by this (2 = twice the load)"})
 
 
 def load_cost(name: str) -> CostModel:
@@ -168,8 +170,13 @@ def run_config(cfg: SimulateConfig, engine_cfg: EngineConfig, progress: bool = T
     if cfg.workload in ("poisson", "gamma"):
         groups = [(rate, with_arrivals(items, cfg.workload, rate, cfg.cv, cfg.seed)) for rate in cfg.rates]
     else:
-        arrivals = "trace" if cfg.workload == "trace" else "burst"
-        groups = [(None, with_arrivals(items, arrivals))]
+        if cfg.workload == "trace":
+            if cfg.trace_speedup <= 0:
+                raise UserError(f"--trace-speedup must be > 0, got {cfg.trace_speedup}")
+            group = [replace(it, arrival_time=it.arrival_time / cfg.trace_speedup) for it in items]
+        else:
+            group = with_arrivals(items, "burst")
+        groups = [(None, group)]
     rows: list[dict[str, Any]] = []
     for rate, group in groups:
         for spec in specs:
