@@ -3,7 +3,8 @@
 - burst: 2,000 ShareGPT requests at t=0, Llama-3-8B/A100 preset, FCFS vs LTR (with and without starvation
   prevention), MLFQ and the SRTF oracle;
 - synthetic: first 1,000 of 10,000 (no filter) and finished in 300 s, FCFS vs LTR vs oracle;
-- starvation: Poisson arrivals, LTR with and without prevention (the paper's fairness experiment);
+- starvation: Poisson arrivals on the 70B preset, LTR with and without prevention (the paper's fairness
+  experiment);
 - micro: the policy decision at 256 running + 10,000 waiting (RankedRequests.begin_step + victims + admission
   + end_step) against re-sorting everything each step.
 """
@@ -124,12 +125,15 @@ def run_bench(only: set[str], scores: str = "ranker", plot: str | None = None) -
                               f"--policies {','.join(pol)}", doc))
     if want("starvation"):
         pol = ["fcfs", "ltr:starvation_threshold=0", "ltr"]
-        doc = run_config(SimulateConfig(workload="poisson", num_requests=2000, rates=[8.0, 16.0, 32.0],
-                                        policies=pol, scores=scores), EngineConfig(), progress=False)
+        doc = run_config(SimulateConfig(workload="poisson", num_requests=2000, rates=[16.0, 24.0, 32.0],
+                                        cost="llama3-70b-a100-tp8", policies=pol, scores=scores),
+                         EngineConfig(), progress=False)
         add_ratios(doc["results"])
         out["starvation"] = doc
-        parts.append(_section("Starvation prevention: Poisson arrivals, 2,000 ShareGPT requests",
-                              f"ltrsched simulate --workload poisson --num-requests 2000 --rates 8,16,32 "
+        parts.append(_section("Starvation prevention: Poisson arrivals, 2,000 ShareGPT requests, Llama-3-70B/TP8 "
+                              "(the paper's fairness setup)",
+                              f"ltrsched simulate --workload poisson --num-requests 2000 --rates 16,24,32 "
+                              f"--cost llama3-70b-a100-tp8 "
                               f"--scores {scores} --policies {','.join(pol)}", doc))
     if "tau" in only:  # only when asked: nine burst runs
         out["tau"] = tau_sweep(plot)
