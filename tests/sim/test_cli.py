@@ -8,6 +8,7 @@ import pytest
 from ltrsched.cli import main
 from ltrsched.paths import default_ranker_dir
 from ltrsched.sim.bench import micro
+from ltrsched.sim.workload import default_traces_dir
 
 
 def _run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
@@ -64,3 +65,14 @@ def test_policy_decision_is_cheap_per_step() -> None:
     m = micro(num_running=256, num_waiting=10_000, num_steps=150)  # before the first mass promotion
     assert m["median_step_us"] < 200  # the target is 50 us on an idle core; this machine is shared
     assert m["median_step_us"] * 20 < m["full_sort_step_us"]
+
+
+@pytest.mark.skipif(not default_traces_dir().is_dir(), reason="../shared/traces not present")
+def test_simulate_replays_a_trace_faster_with_speedup(capsys) -> None:
+    argv = ["simulate", "--workload", "trace", "--data", "azure-conv", "--num-requests", "200",
+            "--policies", "fcfs", "--json", "--quiet"]
+    slow = _run_json(capsys, argv)["results"][0]
+    fast = _run_json(capsys, [*argv, "--trace-speedup", "8"])["results"][0]
+    assert slow["num_finished"] == fast["num_finished"] == 200
+    assert fast["makespan_s"] < slow["makespan_s"] / 2  # same requests, arrivals 8x denser (then work-bound)
+    assert fast["mean_ttft"] > slow["mean_ttft"]  # and more queueing
