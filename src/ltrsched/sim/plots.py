@@ -1,5 +1,5 @@
-"""Figures a person reads: latency vs request rate per policy (the paper's Fig. 3), or per-policy bars of the
-headline figures when there is one rate; and tau vs latency for a sweep of ``--scores tau:X`` runs."""
+"""Figures a person reads: latency vs request rate per policy (the paper's Fig. 3), or, at one load, per-token
+latency CDFs and mean bars per policy; and tau vs latency for a sweep of ``--scores tau:X`` runs."""
 
 from __future__ import annotations
 
@@ -28,14 +28,21 @@ def plot_document(doc: dict[str, Any], path: str | Path) -> None:
             ax.set_ylabel(what)
             ax.grid(alpha=0.3)
         axes[0].legend(fontsize=8)
-    else:
+    else:  # one load: the CDF of per-token latency per policy, and the means side by side
+        for r in rows:
+            q = r.get("per_token_latency_quantiles") or []
+            if q:
+                axes[0].plot(q, [i / (len(q) - 1) for i in range(len(q))], label=r["policy"])
+        axes[0].set_xscale("log")
+        axes[0].set_xlabel("per-token latency (s/token, log)")
+        axes[0].set_ylabel("fraction of requests")
+        axes[0].grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
         names = [r["policy"] for r in rows]
-        for ax, key, what in ((axes[0], "mean_per_token_latency", "mean per-token latency (s/token)"),
-                              (axes[1], "p90_per_token_latency", "p90 per-token latency (s/token)")):
-            ax.barh(names, [r[key] for r in rows])
-            ax.set_xlabel(what)
-            ax.invert_yaxis()
-            ax.grid(alpha=0.3, axis="x")
+        axes[1].barh(names, [r["mean_per_token_latency"] for r in rows])
+        axes[1].set_xlabel("mean per-token latency (s/token)")
+        axes[1].invert_yaxis()
+        axes[1].grid(alpha=0.3, axis="x")
     wl = doc["workload"]
     fig.suptitle(f"{wl['workload']} of {wl['num_items']} {wl['data']} requests, cost {doc['cost']['name']}, "
                  f"scores {doc['scores']} (tau {doc['kendall_tau']:.2f})", fontsize=10)

@@ -59,11 +59,12 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
+    """Scalar figures only (the latency quantiles stay in the JSON)."""
     keys: list[str] = []
     for r in rows:
-        keys += [k for k in r if k not in keys]
+        keys += [k for k, v in r.items() if k not in keys and not isinstance(v, list)]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore")
     writer.writeheader()
     for r in rows:
         writer.writerow(r)

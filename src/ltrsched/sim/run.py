@@ -93,6 +93,8 @@ def figures(spec: PolicySpec, result: SimResult, stop_after_finished: int = 0,
     row |= {"num_steps": result.num_steps, "sim_time_s": result.sim_time_s, "wall_s": result.wall_s,
             "num_promotions": result.num_promotions, "num_preemptions_total": result.num_preemptions,
             "num_unfinished": result.num_unfinished}
+    ptl = np.array([r.per_token_latency_s for r in result.records])
+    row["per_token_latency_quantiles"] = (np.quantile(ptl, np.linspace(0, 1, 101)).tolist() if ptl.size else [])
     if stop_after_finished:
         row["time_to_k_finished_s"] = time_to_k_finished(result.records, stop_after_finished)
     if time_limit_s:
