@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.bench.tiny_llama import build_tiny_llama
+from tests.vllm.engines import ENGINE_ENV
+from tests.vllm.rankers import RANKER_DIR_ENV
 
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("VLLM_ALLOW_LONG_MAX_MODEL_LEN", "1")
@@ -27,3 +30,11 @@ def fast_ranker_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train, held_out = _load()
     ranker = FastRanker.train(train, held_out[:80], FastConfig(n_features=2**14))
     return ranker.save(tmp_path_factory.mktemp("fast-ranker"))
+
+
+@pytest.fixture(scope="module")
+def engine_env(fast_ranker_dir: Path) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {**ENGINE_ENV, RANKER_DIR_ENV: str(fast_ranker_dir)}.items():
+            mp.setenv(key, value)
+        yield
