@@ -138,7 +138,8 @@ class LtrScheduler(Scheduler):
                 self.running.remove(vreq)
                 self._preempt_request(vreq, now)  # prepends it to self.waiting: the core re-queues it
                 num_preempted += 1
-        order = [queue.vllm_request(m.request_id) for m in self.ranked.running()]
+        entries = queue.entries
+        order = [entries[m.request_id][0] for m in self.ranked.running()]
         if len(order) != len(self.running):  # a request the core does not know: keep it, last
             known = {r.request_id for r in order}
             order += [r for r in self.running if r.request_id not in known]
@@ -155,10 +156,11 @@ class LtrScheduler(Scheduler):
         t0 = time.perf_counter()
         queue = self.waiting
         scheduled: Mapping[str, int] = out.num_scheduled_tokens
+        entries = queue.entries  # one dict lookup per scheduled request: this loop runs max_num_seqs times a step
         for rid in scheduled:
-            mirror = queue.mirror(rid)
-            if mirror is not None:
-                vreq = queue.vllm_request(rid)
+            entry = entries.get(rid)
+            if entry is not None:
+                vreq, mirror = entry
                 mirror.num_output_tokens = vreq.num_output_tokens
                 mirror.num_computed_tokens = vreq.num_computed_tokens
         self.ranked.end_step(scheduled, self._ltr_last_step_s)
