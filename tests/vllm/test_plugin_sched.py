@@ -113,3 +113,25 @@ def test_oracle_reads_true_length_and_requests_all_finish(tiny_llama_dir: Path) 
     by_len = sorted(range(len(lens)), key=lambda i: lens[i])
     assert [first[f"q{i}"] for i in by_len] == sorted(first.values())  # shortest first
     assert sched.ranked.num_running == 0 and len(sched.waiting) == 0 and not sched.waiting.entries
+
+
+def test_step_log_accounts_every_token(tiny_llama_dir: Path, tmp_path: Path) -> None:
+    from ltrsched.steplog import read_step_log
+
+    path = tmp_path / "steps.jsonl"
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=2, max_num_batched_tokens=64,
+                                          ltrsched={"policy": "ltr", "step_log": str(path)}))
+    longs = [make_request(f"long{i}", 100, 40, score=-5.0) for i in range(2)]
+    shorts = [make_request(f"short{i}", 10, 4, score=1.0) for i in range(4)]
+    _first_token_steps(sched, {0: longs, 5: shorts})
+    stats = sched.ltrsched_stats()
+    sched.shutdown()
+    rows = list(read_step_log(path))
+    assert [r.step for r in rows] == list(range(int(stats["num_steps"])))
+    # Every output token but each request's first (sampled at the end of its prefill) is a decode token.
+    num_prefills = 6 + sum(r.num_preempted for r in rows)  # a preempted request is prefilled again
+    assert sum(r.num_decode_tokens for r in rows) == 2 * 40 + 4 * 4 - num_prefills
+    assert sum(r.num_preempted for r in rows) == stats["num_preempted_for_waiting"] == 2
+    assert max(r.num_prefill_tokens for r in rows) <= 64  # the token budget
+    assert sum(r.num_prefill_tokens for r in rows) >= 2 * 100 + 4 * 10
+    assert all(r.duration_s >= 0 for r in rows) and rows[5].num_waiting >= 2
