@@ -156,13 +156,14 @@ class LtrScheduler(Scheduler):
         t0 = time.perf_counter()
         queue = self.waiting
         scheduled: Mapping[str, int] = out.num_scheduled_tokens
-        entries = queue.entries  # one dict lookup per scheduled request: this loop runs max_num_seqs times a step
-        for rid in scheduled:
-            entry = entries.get(rid)
-            if entry is not None:
-                vreq, mirror = entry
-                mirror.num_output_tokens = vreq.num_output_tokens
-                mirror.num_computed_tokens = vreq.num_computed_tokens
+        if self.ltr_policy.dynamic_rank:  # only these ranks read progress; the loop costs ~0.1 ms at 256 running
+            entries = queue.entries
+            for rid in scheduled:
+                entry = entries.get(rid)
+                if entry is not None:
+                    vreq, mirror = entry
+                    mirror.num_output_tokens = vreq.num_output_tokens
+                    mirror.num_computed_tokens = vreq.num_computed_tokens
         self.ranked.end_step(scheduled, self._ltr_last_step_s)
         num_kv_preempted = max(len(out.preempted_req_ids or ()) - num_preempted, 0)
         self.ltr_num_preempted_for_waiting += num_preempted
