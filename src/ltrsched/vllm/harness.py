@@ -26,6 +26,7 @@ class HarnessConfig:
     block_size: int = 16  # tokens per KV block
     plugin: bool = True  # ltrsched's scheduler, else vLLM's own
     scheduling_policy: str = "priority"  # vLLM --scheduling-policy
+    async_scheduling: bool = False  # vLLM's AsyncScheduler base (GPU default; forced off by the CPU platform)
     ltrsched: dict[str, Any] = field(default_factory=dict)  # the additional-config "ltrsched" block
 
 
@@ -41,7 +42,8 @@ def build_scheduler(cfg: HarnessConfig) -> Any:
 
     sched_cfg = SchedulerConfig(max_num_seqs=cfg.max_num_seqs, max_num_batched_tokens=cfg.max_num_batched_tokens,
                                 max_model_len=cfg.max_model_len, enable_chunked_prefill=True,
-                                policy=cfg.scheduling_policy, is_encoder_decoder=False)
+                                policy=cfg.scheduling_policy, is_encoder_decoder=False,
+                                async_scheduling=cfg.async_scheduling)
     model_cfg = ModelConfig(model=cfg.model_dir, dtype="float32", seed=0, max_model_len=cfg.max_model_len,
                             skip_tokenizer_init=True)
     cache_cfg = CacheConfig(block_size=cfg.block_size, cache_dtype="auto", enable_prefix_caching=False)
@@ -54,10 +56,18 @@ def build_scheduler(cfg: HarnessConfig) -> Any:
     kwargs = {"vllm_config": vllm_config, "kv_cache_config": kv_cfg,
               "structured_output_manager": StructuredOutputManager(vllm_config), "block_size": cfg.block_size,
               "log_stats": False}
+    if cfg.plugin and cfg.async_scheduling:  # the factory would pick it, but VllmConfig turns async off on CPU
+        from ltrsched.vllm.scheduler import LtrAsyncScheduler
+
+        return LtrAsyncScheduler(**kwargs)
     if cfg.plugin:
         from ltrsched.vllm import make_scheduler
 
         return make_scheduler(**kwargs)
+    if cfg.async_scheduling:
+        from vllm.v1.core.sched.async_scheduler import AsyncScheduler
+
+        return AsyncScheduler(**kwargs)
     return Scheduler(**kwargs)
 
 
