@@ -40,7 +40,7 @@ class EnsembleRanker:
         return total.astype(np.float32)
 
     @classmethod
-    def fit(cls, paths: list[str | Path], val: list[LengthExample], name: str = KIND,
+    def fit(cls, paths: Sequence[str | Path], val: list[LengthExample], name: str = KIND,
             grid: Sequence[float] = tuple(np.linspace(0, 1, 21))) -> EnsembleRanker:
         """Two members: the weight of the first is chosen on ``val`` from ``grid`` (the second gets 1 - w)."""
         from ltrsched.predictor import load_ranker
@@ -55,13 +55,18 @@ class EnsembleRanker:
         taus = [(mean_list_tau(w * z[0] + (1 - w) * z[1], lens), float(w)) for w in grid]
         best_tau, w = max(taus)
         manifest = {"kind": KIND, "name": name, "members": [str(Path(p).resolve()) for p in paths],
+                    "member_names": [m.name for m in members],
                     "weights": [w, 1 - w], "stats": stats, "metrics": {"val_tau": best_tau},
                     "loss": "ensemble"}
         return cls(members, [w, 1 - w], stats, manifest)
 
     def save(self, path: str | Path) -> Path:
+        """Members inside ``path`` are stored by relative path, so the folder can move as one piece."""
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
+        root = path.resolve()
+        self.manifest["members"] = [str(Path(m).relative_to(root)) if Path(m).is_relative_to(root) else m
+                                    for m in self.manifest["members"]]
         (path / "manifest.json").write_text(json.dumps(self.manifest, indent=2) + "\n")
         return path
 
@@ -70,5 +75,5 @@ class EnsembleRanker:
         from ltrsched.predictor import load_ranker
 
         manifest = json.loads((Path(path) / "manifest.json").read_text())
-        members = [load_ranker(p, device) for p in manifest["members"]]
+        members = [load_ranker(Path(path) / p, device) for p in manifest["members"]]  # absolute p stays absolute
         return cls(members, list(manifest["weights"]), [tuple(s) for s in manifest["stats"]], manifest)
