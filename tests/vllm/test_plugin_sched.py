@@ -76,9 +76,12 @@ def test_starvation_off_never_promotes(tiny_llama_dir: Path) -> None:
     assert first["starved"] >= 30
 
 
-def test_kv_pressure_victim_is_lowest_ranked(tiny_llama_dir: Path) -> None:
+@pytest.mark.parametrize("scheduling_policy", ["priority", "fcfs"])
+def test_kv_pressure_victim_is_lowest_ranked(tiny_llama_dir: Path, scheduling_policy: str) -> None:
     # 16-token blocks, 7 blocks: three requests of 16 prompt tokens outgrow the cache after a few dozen tokens.
+    # Under vLLM's fcfs the victim is the last running request, which the plugin keeps the lowest-ranked.
     sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=3, num_blocks=7, block_size=16,
+                                          scheduling_policy=scheduling_policy,
                                           ltrsched={"policy": "ltr", "preempt_for_waiting": False}))
     # Arrival order r0, r1, r2: vLLM's own victim would be r2 (last admitted / latest arrival). By rank it is r0.
     add_all(sched, [make_request("r0", 16, 80, score=-1.0), make_request("r1", 16, 80, score=5.0),
