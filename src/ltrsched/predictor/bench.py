@@ -68,11 +68,15 @@ def vars_of(obj: Any) -> dict[str, Any]:
 
 
 def _speed(path: Path, prompts: list[Any]) -> dict[str, float]:
-    """Prompts/s (best of 3, after a warm-up call) and peak RSS (MB) of a fresh process that loads and scores."""
+    """Prompts/s (best of 3, after a warm-up call) and peak RSS (MB) of a fresh process that loads and scores.
+
+    Peak RSS is VmHWM (reset by exec), not ru_maxrss, which Linux carries over from the forking parent.
+    """
     code = ("import json,resource,sys,time\nfrom ltrsched.predictor import load_ranker\n"
             "p=json.load(sys.stdin); r=load_ranker(sys.argv[1]); r.score(p[:64]); best=0\n"
             "for _ in range(3):\n t=time.perf_counter(); r.score(p); best=max(best,len(p)/(time.perf_counter()-t))\n"
-            "print(json.dumps({'prompts_per_s':best,'peak_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024}))")
+            "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+            "print(json.dumps({'prompts_per_s':best,'peak_mb':int(hwm)/1024}))")
     run = subprocess.run([sys.executable, "-c", code, str(path)], input=json.dumps(prompts), capture_output=True,
                          text=True, check=True)
     return json.loads(run.stdout.strip().splitlines()[-1])

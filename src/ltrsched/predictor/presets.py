@@ -17,10 +17,10 @@ from ltrsched.predictor.train import TrainConfig, train_ranker
 PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     # MiniLM fine-tuned for ~4 min (about 70 lists of 32) + the fast tier: ~6 min cold on 2 cores
     "demo": ({"head_epochs": 0, "epochs": 1, "train_layers": -1, "lr": 8e-5, "eval_every": 35, "max_minutes": 4.0},
-             {"max_len": 128, "int8": True}),
+             {"max_len": 128}),
     # MiniLM fine-tuned (all layers) for one epoch of the train split, ~20 min on 2 cores, + the fast tier
     "default": ({"head_epochs": 0, "epochs": 1, "train_layers": -1, "lr": 8e-5, "eval_every": 70,
-                 "max_minutes": 20.0}, {"max_len": 128, "int8": True}),
+                 "max_minutes": 20.0}, {"max_len": 128}),
     "fast": ({}, {}),
 }
 
