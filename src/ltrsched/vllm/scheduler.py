@@ -57,7 +57,9 @@ class LtrScheduler(Scheduler):
         self._ltr_warned_true_len = False
         self.ltr_num_preempted_for_waiting = 0  # evictions at max_num_seqs for better waiting requests
         self.ltr_num_kv_preemptions = 0  # evictions under KV pressure (vLLM's, victims by rank)
-        self.ltr_overhead_s = 0.0  # s spent in the plugin's own code, scoring excluded
+        self.ltr_overhead_s = 0.0  # s spent in the plugin's own code, scoring excluded, preemptions included
+        self.ltr_preempt_s = 0.0  # s of that inside vLLM's _preempt_request (freeing the victims' KV blocks)
+        self._ltr_ranked_order: list[Any] = []  # self.running as last ordered (ranks written into priority)
         self.ltr_num_steps = 0
         self._ltr_last_start = 0.0
         self._ltr_last_step_s = 0.0
@@ -136,15 +138,19 @@ class LtrScheduler(Scheduler):
                 if vreq.status != RequestStatus.RUNNING or vreq not in self.running:
                     continue
                 self.running.remove(vreq)
+                t_pre = time.perf_counter()
                 self._preempt_request(vreq, now)  # prepends it to self.waiting: the core re-queues it
+                self.ltr_preempt_s += time.perf_counter() - t_pre
                 num_preempted += 1
         entries = queue.entries
         order = [entries[m.request_id][0] for m in self.ranked.running()]
         if len(order) != len(self.running):  # a request the core does not know: keep it, last
             known = {r.request_id for r in order}
             order += [r for r in self.running if r.request_id not in known]
-        for rank, vreq in enumerate(order):
-            vreq.priority = rank
+        if order != self._ltr_ranked_order:  # identity compare in C; most decode steps keep the order
+            for rank, vreq in enumerate(order):
+                vreq.priority = rank  # vLLM's KV-pressure victim is the max priority: the lowest-ranked
+            self._ltr_ranked_order = order.copy()  # vLLM edits self.running in place
         self.running = order
         self.ltr_overhead_s += time.perf_counter() - t0
         return num_preempted
@@ -205,7 +211,7 @@ class LtrScheduler(Scheduler):
         s = self.ltr_scorer.stats
         return {"scoring_s": s.scoring_s, "num_scored": s.num_scored, "num_client_scores": s.num_client_scores,
                 "num_score_failures": s.num_failed, "num_score_batches": s.num_batches,
-                "num_steps": self.ltr_num_steps, "overhead_s": self.ltr_overhead_s,
+                "num_steps": self.ltr_num_steps, "overhead_s": self.ltr_overhead_s, "preempt_s": self.ltr_preempt_s,
                 "num_preempted_for_waiting": self.ltr_num_preempted_for_waiting,
                 "num_kv_preemptions": self.ltr_num_kv_preemptions, "num_promotions": self.ranked.num_promotions}
 
