@@ -118,10 +118,7 @@ def plot_cdf(path: Path, results: Sequence[RunResult], title: str) -> None:
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_vs_rate(path: Path, rows_by_rate: dict[float, list[dict[str, Any]]],
@@ -142,6 +139,13 @@ def plot_vs_rate(path: Path, rows_by_rate: dict[float, list[dict[str, Any]]],
     ax.set_ylabel(key.replace("_", " ") + " (s)")
     ax.grid(True, alpha=0.3)
     ax.legend()
+    _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> None:
+    """Write a finished figure as a PNG (creating its folder) and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
