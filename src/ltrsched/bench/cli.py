@@ -12,8 +12,7 @@ def register(commands: Any, bench_commands: Any) -> None:
     from ltrsched.bench.demo import DemoConfig
     from ltrsched.bench.serve import BenchServeConfig
 
-    p = bench_commands.add_parser("serve", help="policies side by side on a real vLLM engine",
-                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = bench_commands.add_parser("serve", help="policies side by side on a real vLLM engine")
     add_dataclass_arguments(p, BenchServeConfig)
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")

@@ -10,17 +10,12 @@ from typing import Any
 
 from ltrsched.bench.runs import RunResult
 from ltrsched.metrics import finished_within, summarize, time_to_k_finished
+from ltrsched.report import LATENCY_COLUMNS, cell, markdown_table, new_figure, ratio, save_figure
+from ltrsched.report import plot_cdf as add_cdf
 
-COLUMNS = (  # (summary key, header, format)
-    ("mean_per_token_latency", "mean s/tok", "{:.3f}"),
-    ("p90_per_token_latency", "p90", "{:.3f}"),
-    ("p99_per_token_latency", "p99", "{:.3f}"),
-    ("mean_ttft", "mean TTFT s", "{:.1f}"),
-    ("mean_max_waiting_time", "mean MWT s", "{:.1f}"),
-    ("max_max_waiting_time", "max MWT s", "{:.1f}"),
-    ("makespan_s", "makespan s", "{:.1f}"),
-    ("throughput_tokens_per_s", "tok/s", "{:.1f}"),
-)
+COLUMNS = (*LATENCY_COLUMNS,  # (summary key, header, format)
+           ("makespan_s", "makespan s", "{:.1f}"),
+           ("throughput_tokens_per_s", "tok/s", "{:.1f}"))
 
 
 def summarize_run(res: RunResult, k: int = 0, time_limit_s: float = 0.0) -> dict[str, Any]:
@@ -54,13 +49,9 @@ def add_ratios(rows: list[dict[str, Any]], baseline: str = "") -> None:
         row["baseline"] = baseline
         if base is None:
             continue
-        row["ratio_mean_vs_" + baseline] = _div(base["mean_per_token_latency"], row["mean_per_token_latency"])
-        row["ratio_p90_vs_" + baseline] = _div(base["p90_per_token_latency"], row["p90_per_token_latency"])
-        row["makespan_vs_" + baseline] = _div(row.get("makespan_s", math.nan), base.get("makespan_s", math.nan))
-
-
-def _div(a: float, b: float) -> float:
-    return a / b if b and not math.isnan(b) else math.nan
+        row["ratio_mean_vs_" + baseline] = ratio(base["mean_per_token_latency"], row["mean_per_token_latency"])
+        row["ratio_p90_vs_" + baseline] = ratio(base["p90_per_token_latency"], row["p90_per_token_latency"])
+        row["makespan_vs_" + baseline] = ratio(row.get("makespan_s"), base.get("makespan_s"))
 
 
 def format_table(rows: Sequence[dict[str, Any]], title: str = "", baseline: str = "") -> str:
@@ -70,19 +61,14 @@ def format_table(rows: Sequence[dict[str, Any]], title: str = "", baseline: str 
                *extra, "scoring %"]
     lines = []
     for r in rows:
-        cells = [str(r["policy"])] + [fmt.format(r.get(key, math.nan)) for key, _, fmt in COLUMNS]
-        cells.append(f"{r.get('ratio_mean_vs_' + baseline, math.nan):.2f}x")
-        cells.append(f"{r.get('makespan_vs_' + baseline, math.nan):.3f}")
-        cells += [f"{r[k]:.1f}" if isinstance(r[k], float) else str(r[k]) for k in extra]
+        cells = [str(r["policy"])] + [cell(r.get(key), fmt) for key, _, fmt in COLUMNS]
+        cells.append(cell(r.get("ratio_mean_vs_" + baseline), "{:.2f}x"))
+        cells.append(cell(r.get("makespan_vs_" + baseline), "{:.3f}"))
+        cells += [cell(r[k], "{:.1f}") if isinstance(r[k], float) else str(r[k]) for k in extra]
         share = r.get("scoring_share")
-        cells.append(f"{100 * share:.2f}" if share is not None else "-")
+        cells.append(cell(100 * share if share is not None else None, "{:.2f}"))
         lines.append(cells)
-    widths = [max(len(h), *(len(c[i]) for c in lines)) for i, h in enumerate(headers)]
-    out = [title] if title else []
-    out.append("| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |")
-    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    out += ["| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |" for cells in lines]
-    return "\n".join(out)
+    return markdown_table(headers, lines, title)
 
 
 def write_records_csv(path: Path, results: Sequence[RunResult], tag: str = "") -> None:
@@ -101,35 +87,22 @@ def write_records_csv(path: Path, results: Sequence[RunResult], tag: str = "") -
 
 def plot_cdf(path: Path, results: Sequence[RunResult], title: str) -> None:
     """Per-token latency CDF per policy (log x): the figure that shows where SJF wins and what it costs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure()
     for res in results:
-        values = np.sort([r.per_token_latency_s for r in res.records])
-        if values.size:
-            ax.plot(values, np.arange(1, values.size + 1) / values.size, label=res.name)
+        add_cdf(ax, [r.per_token_latency_s for r in res.records], res.name)
     ax.set_xscale("log")
     ax.set_xlabel("per-token latency (s/token)")
     ax.set_ylabel("fraction of requests")
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_vs_rate(path: Path, rows_by_rate: dict[float, list[dict[str, Any]]],
                  key: str = "mean_per_token_latency") -> None:
     """``key`` against arrival rate, one line per policy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure()
     policies = sorted({r["policy"] for rows in rows_by_rate.values() for r in rows})
     rates = sorted(rows_by_rate)
     for pol in policies:
@@ -139,14 +112,4 @@ def plot_vs_rate(path: Path, rows_by_rate: dict[float, list[dict[str, Any]]],
     ax.set_ylabel(key.replace("_", " ") + " (s)")
     ax.grid(True, alpha=0.3)
     ax.legend()
-    _save(fig, path)
-
-
-def _save(fig: Any, path: Path) -> None:
-    """Write a finished figure as a PNG (creating its folder) and free it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -26,11 +26,13 @@ class PolicyRun:
 POLICY_RUNS: dict[str, PolicyRun] = {
     run.name: run
     for run in (
-        PolicyRun("fcfs", "fcfs"),
+        # Starvation prevention (the plugin's default, 200/10) only where the paper used it: its ranking policy.
+        # FCFS cannot starve anyone, and the oracles are the pure SJF/SRTF references (as in the simulator).
+        PolicyRun("fcfs", "fcfs", {"starvation_threshold": 0}),
         PolicyRun("ltr", "ltr"),
         PolicyRun("ltr-nostarve", "ltr", {"starvation_threshold": 0}),
-        PolicyRun("srtf-oracle", "srtf-oracle", needs_true_length=True),
-        PolicyRun("sjf-oracle", "sjf-oracle", needs_true_length=True),
+        PolicyRun("srtf-oracle", "srtf-oracle", {"starvation_threshold": 0}, needs_true_length=True),
+        PolicyRun("sjf-oracle", "sjf-oracle", {"starvation_threshold": 0}, needs_true_length=True),
         PolicyRun("vllm", "vllm"),
         # Priority-only mode (../shared/vllm.md §4): vLLM's own priority scheduler, the client ranks.
         PolicyRun("vllm-prio-ltr", "vllm", client_priority="ranker"),

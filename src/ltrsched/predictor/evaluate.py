@@ -85,17 +85,13 @@ def table(rows: list[EvalRow]) -> str:
 
 
 def plot(rows: list[EvalRow], path: str | Path) -> None:
-    import matplotlib
+    from ltrsched.report import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(5, len(rows) * 1.1), 3.5))
+    fig, ax = new_figure(figsize=(max(5, len(rows) * 1.1), 3.5))
     ax.bar([r.name for r in rows], [r.tau for r in rows], yerr=[r.tau_std for r in rows], capsize=3)
     ax.set_ylabel("Kendall tau-b (lists of 32)")
     ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    fig.savefig(path)
+    save_figure(fig, path)
 
 
 def as_json(rows: list[EvalRow]) -> list[dict[str, Any]]:

@@ -7,15 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ltrsched.report import new_figure, save_figure
+
 
 def plot_document(doc: dict[str, Any], path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = doc["results"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig, axes = new_figure(2, figsize=(11, 4))
     if any("rate" in r for r in rows):
         for policy in dict.fromkeys(r["policy"] for r in rows):
             mine = sorted((r for r in rows if r["policy"] == policy), key=lambda r: r["rate"])
@@ -46,19 +43,12 @@ def plot_document(doc: dict[str, Any], path: str | Path) -> None:
     wl = doc["workload"]
     fig.suptitle(f"{wl['workload']} of {wl['num_items']} {wl['data']} requests, cost {doc['cost']['name']}, "
                  f"scores {doc['scores']} (tau {doc['kendall_tau']:.2f})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_tau_sweep(points: Sequence[tuple[float, float]], fcfs: float, path: str | Path) -> None:
     """(measured tau, mean per-token latency) pairs, with FCFS as a horizontal line (the paper's Fig. 2b)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig, ax = new_figure(figsize=(5, 4))
     xs, ys = zip(*sorted(points), strict=True)
     ax.plot(xs, ys, marker="o", label="ltr with tau:X scores")
     ax.axhline(fcfs, color="gray", linestyle="--", label="fcfs")
@@ -66,6 +56,4 @@ def plot_tau_sweep(points: Sequence[tuple[float, float]], fcfs: float, path: str
     ax.set_ylabel("mean per-token latency (s/token)")
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -8,22 +8,15 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ltrsched.report import LATENCY_COLUMNS, cell, json_safe, ratio
+from ltrsched.report import markdown_table as _table
+
+__all__ = ["COLUMNS", "add_ratios", "json_safe", "markdown_table", "ratio_key", "to_csv"]
+
 # (column title, metric key, format); a row shows what a reader compares first.
-COLUMNS = (
-    ("mean s/tok", "mean_per_token_latency", "{:.3f}"),
-    ("p90 s/tok", "p90_per_token_latency", "{:.3f}"),
-    ("p99 s/tok", "p99_per_token_latency", "{:.3f}"),
-    ("mean TTFT s", "mean_ttft", "{:.2f}"),
-    ("mean max-wait s", "mean_max_waiting_time", "{:.2f}"),
-    ("tok/s", "throughput_tokens_per_s", "{:.0f}"),
-    ("preempt", "num_preemptions_total", "{:.0f}"),
-)
-
-
-def _fmt(value: Any, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return fmt.format(value)
+COLUMNS = (*((title, key, fmt) for key, title, fmt in LATENCY_COLUMNS),
+           ("tok/s", "throughput_tokens_per_s", "{:.0f}"),
+           ("preempt", "num_preemptions_total", "{:.0f}"))
 
 
 def ratio_key(rows: Sequence[dict[str, Any]]) -> str:
@@ -37,7 +30,8 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
     base: dict[Any, float] = {r.get("rate"): r[key] for r in rows if r["policy"] == "fcfs"}
     for r in rows:
         b = base.get(r.get("rate"))
-        r["fcfs_ratio"] = b / r[key] if b is not None and r[key] and not math.isinf(r[key]) else None
+        value = ratio(b, r[key])
+        r["fcfs_ratio"] = None if math.isnan(value) else value
 
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
@@ -49,13 +43,13 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         cols.insert(1, ("done in limit", "finished_within_limit", "{:.0f}"))
     with_rate = any("rate" in r for r in rows)
     head = (["rate"] if with_rate else []) + ["policy"] + [c[0] for c in cols] + ["FCFS / this", "sim wall s"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = []
     for r in rows:
-        cells = ([_fmt(r.get("rate"), "{:g}")] if with_rate else []) + [str(r["policy"])]
-        cells += [_fmt(r.get(key), fmt) for _, key, fmt in cols]
-        cells += [_fmt(r.get("fcfs_ratio"), "{:.2f}x"), _fmt(r.get("wall_s"), "{:.2f}")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells = ([cell(r.get("rate"), "{:g}")] if with_rate else []) + [str(r["policy"])]
+        cells += [cell(r.get(key), fmt) for _, key, fmt in cols]
+        cells += [cell(r.get("fcfs_ratio"), "{:.2f}x"), cell(r.get("wall_s"), "{:.2f}")]
+        lines.append(cells)
+    return _table(head, lines)
 
 
 def to_csv(rows: Sequence[dict[str, Any]]) -> str:
@@ -69,14 +63,3 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     for r in rows:
         writer.writerow(r)
     return buf.getvalue()
-
-
-def json_safe(value: Any) -> Any:
-    """NaN and inf become None so the document is strict JSON."""
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value

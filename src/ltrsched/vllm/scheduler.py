@@ -60,6 +60,7 @@ class LtrScheduler(Scheduler):
         self.ltr_overhead_s = 0.0  # s spent in the plugin's own code, scoring excluded, preemptions included
         self.ltr_preempt_s = 0.0  # s of that inside vLLM's _preempt_request (freeing the victims' KV blocks)
         self._ltr_ranked_order: list[Any] = []  # self.running as last ordered (ranks written into priority)
+        self._ltr_running_version = -1  # the core's running_version when self.running was last ordered
         self.ltr_num_steps = 0
         self._ltr_last_start = 0.0
         self._ltr_last_step_s = 0.0
@@ -142,6 +143,12 @@ class LtrScheduler(Scheduler):
                 self._preempt_request(vreq, now)  # prepends it to self.waiting: the core re-queues it
                 self.ltr_preempt_s += time.perf_counter() - t_pre
                 num_preempted += 1
+        if self.ranked.running_version == self._ltr_running_version and len(self.running) == len(
+                self._ltr_ranked_order):
+            # Nothing joined, left or moved since the last step (vLLM changes self.running only through
+            # calls that reach the core), so self.running is still the list ordered below.
+            self.ltr_overhead_s += time.perf_counter() - t0
+            return num_preempted
         entries = queue.entries
         order = [entries[m.request_id][0] for m in self.ranked.running()]
         if len(order) != len(self.running):  # a request the core does not know: keep it, last
@@ -152,6 +159,7 @@ class LtrScheduler(Scheduler):
                 vreq.priority = rank  # vLLM's KV-pressure victim is the max priority: the lowest-ranked
             self._ltr_ranked_order = order.copy()  # vLLM edits self.running in place
         self.running = order
+        self._ltr_running_version = self.ranked.running_version
         self.ltr_overhead_s += time.perf_counter() - t0
         return num_preempted
 
