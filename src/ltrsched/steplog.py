@@ -5,7 +5,8 @@ Format (JSONL), shared by the vLLM plugin (writer) and the simulator's cost fit 
     {"step": 17, "start_s": 12.345, "duration_s": 0.0412, "num_prefill_tokens": 96, "num_decode_tokens": 14,
      "num_scheduled_seqs": 15, "num_kv_tokens": 5210, "num_running": 16, "num_waiting": 184, "num_preempted": 0}
 
-A step's duration is only known when the next step starts, so the writer holds one record back.
+A step's duration is only known when the next step starts, so the writer holds one record back. ``busy_s`` ends
+when the engine has applied the step's outputs: it leaves out idle pauses between arrivals and the shutdown.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class StepRecord:
     num_running: int  # requests holding a batch slot after scheduling
     num_waiting: int  # requests queued after scheduling
     num_preempted: int  # requests preempted while scheduling this step (for waiting ones or KV pressure)
+    busy_s: float = 0.0  # s from schedule() to the end of update_from_output (the model step); 0 = not measured
 
 
 class StepLogWriter:
@@ -48,6 +50,11 @@ class StepLogWriter:
             self._pending.duration_s = max(record.start_s - self._pending.start_s, 0.0)
             self.write(self._pending)
         self._pending = record
+
+    def mark_busy_end(self, end_s: float) -> None:
+        """The held-back step's model work ended at ``end_s`` (its duration still runs to the next start)."""
+        if self._pending is not None:
+            self._pending.busy_s = max(end_s - self._pending.start_s, 0.0)
 
     def write(self, record: StepRecord) -> None:
         if self._file is None:

@@ -71,13 +71,42 @@ def test_sjf_and_fcfs_finish_orders_by_hand():
 
 def test_promotion_happens_at_the_threshold_and_lasts_the_quantum():
     # two slots held by short high-score requests arriving every step; one long low-score request starves
-    starv = StarvationConfig(threshold=5, quantum=3)
+    starv = StarvationConfig(threshold=5, quantum=3, preempt=True)  # the paper's fork: promotion evicts
     ranked = RankedRequests(make_policy("ltr"), starvation=starv)
     long = make_request("long", 0, output_len=100, score=-100)
     shorts = [make_request(f"s{i}", i, output_len=2, score=0) for i in range(40)]
     _, _, first = run_loop(ranked, [long, *shorts], max_num_seqs=1)
     assert first["long"] == 5  # queued at step 0, idle steps 0..4, promoted at the start of step 5
     assert ranked.num_promotions >= 1
+
+
+def test_queued_promotion_waits_for_a_free_slot_instead_of_evicting():
+    # one slot: "long" is promoted at step 5 while "s0" (10 tokens) runs; preempt=False lets s0 finish first,
+    # then the promoted request takes the slot ahead of the better-ranked shorts that arrived meanwhile.
+    def reqs():
+        return [make_request("long", 0, output_len=50, score=-100),
+                *(make_request(f"s{i}", i, output_len=10, score=0) for i in range(20))]
+
+    evicting = RankedRequests(make_policy("ltr"), StarvationConfig(threshold=5, quantum=3, preempt=True))
+    _, _, first = run_loop(evicting, reqs(), max_num_seqs=1)
+    assert first["long"] == 5
+    queued = RankedRequests(make_policy("ltr"), StarvationConfig(threshold=5, quantum=3, preempt=False))
+    finish, _, first = run_loop(queued, reqs(), max_num_seqs=1)
+    assert first["long"] == 10  # s0 ran to its end (steps 0-9); nobody was evicted for the promoted request
+    assert finish["s0"] == 9
+    assert first["s1"] > first["long"]  # s1 (better rank, promoted one step later) queues behind it
+
+
+def test_queued_promotion_still_lets_a_better_rank_evict():
+    ranked = RankedRequests(make_policy("ltr"), StarvationConfig(threshold=1, quantum=2, preempt=False))
+    worst = make_request("worst", 0, output_len=100, score=-100)
+    ranked.add(worst)
+    ranked.start_running(ranked.pop_waiting())  # type: ignore[arg-type]
+    mid = make_request("mid", 0, output_len=100, score=-50)
+    ranked.add(mid)
+    ranked.step = 5
+    assert ranked.begin_step() == [mid]  # promoted, and its rank (-50 score) beats the running one's (-100)
+    assert ranked.victims(1) == [worst]
 
 
 def test_no_starvation_prevention_lets_the_long_request_wait():
@@ -189,8 +218,14 @@ def test_starvation_bound_with_prevention(lengths, scores, slots, threshold, qua
     """No request sits unscheduled much longer than the threshold: promoted requests beat every unpromoted one,
     so a promoted request waits at most for the promotions ahead of it, each holding a slot for <= quantum steps."""
     reqs = [make_request(f"q{i}", float(i % 5), output_len=n, score=scores[i]) for i, n in enumerate(lengths)]
-    ranked = RankedRequests(make_policy("ltr"), StarvationConfig(threshold=threshold, quantum=quantum))
+    ranked = RankedRequests(make_policy("ltr"), StarvationConfig(threshold=threshold, quantum=quantum, preempt=True))
     finish, streak, _ = run_loop(ranked, reqs, max_num_seqs=slots)
     assert set(finish) == {r.request_id for r in reqs}  # every request finishes exactly once
     bound = threshold + quantum * (len(reqs) // slots + 1)
     assert max(streak.values()) <= bound
+    # Without evictions for promotions, a promoted request also waits for running ones to finish (<= 30 tokens).
+    queued = RankedRequests(make_policy("ltr"), StarvationConfig(threshold=threshold, quantum=quantum, preempt=False))
+    reqs = [make_request(f"q{i}", float(i % 5), output_len=n, score=scores[i]) for i, n in enumerate(lengths)]
+    finish, streak, _ = run_loop(queued, reqs, max_num_seqs=slots)
+    assert set(finish) == {r.request_id for r in reqs}
+    assert max(streak.values()) <= threshold + (max(quantum, max(lengths))) * (len(reqs) // slots + 1)

@@ -40,9 +40,9 @@ def test_every_request_finishes_once_and_invariants_hold(spec, policy, max_num_s
     assert all(r.first_token_time <= r.finish_time for r in result.records)
 
 
-def _longest_wait(reqs: list[Request], threshold: int, quantum: int, max_num_seqs: int) -> int:
+def _longest_wait(reqs: list[Request], threshold: int, quantum: int, max_num_seqs: int, preempt: bool = True) -> int:
     """Most consecutive steps any unfinished, arrived request went without tokens."""
-    engine = Engine(RankedRequests(make_policy("ltr"), StarvationConfig(threshold, quantum)), UNIT_COST,
+    engine = Engine(RankedRequests(make_policy("ltr"), StarvationConfig(threshold, quantum, preempt)), UNIT_COST,
                     EngineConfig(max_num_seqs=max_num_seqs, max_num_batched_tokens=4096, num_gpu_blocks=4096))
     idle: dict[str, int] = {}
     worst = [0]
@@ -68,6 +68,9 @@ def test_starvation_prevention_bounds_the_wait(outs: list[int], max_num_seqs: in
     n = len(spec)
     bound = threshold + n * (quantum + 1)
     assert _longest_wait(_requests(spec), threshold, quantum, max_num_seqs) <= bound
+    # Promotion without evictions: a promoted request also waits for a running one to finish (<= 80 tokens).
+    queued_bound = threshold + n * (max(outs) + quantum + 1)
+    assert _longest_wait(_requests(spec), threshold, quantum, max_num_seqs, preempt=False) <= queued_bound
 
 
 def test_without_prevention_the_same_wait_is_unbounded() -> None:

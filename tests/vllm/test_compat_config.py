@@ -86,9 +86,12 @@ def test_step_log_fills_durations_from_the_next_start(tmp_path: Path) -> None:
     with StepLogWriter(path) as log:
         for step, start in enumerate([1.0, 1.25, 1.75]):
             log.add(rec(step, start))
+            log.mark_busy_end(start + 0.125)  # the model step ended; the engine may idle until the next start
         log.close(end_s=2.0)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["duration_s"] for r in rows] == [0.25, 0.5, 0.25]
+    assert [r["busy_s"] for r in rows] == [0.125, 0.125, 0.125]
     assert set(rows[0]) == {"step", "start_s", "duration_s", "num_prefill_tokens", "num_decode_tokens",
-                            "num_scheduled_seqs", "num_kv_tokens", "num_running", "num_waiting", "num_preempted"}
+                            "num_scheduled_seqs", "num_kv_tokens", "num_running", "num_waiting", "num_preempted",
+                            "busy_s"}
     assert [r.num_prefill_tokens for r in read_step_log(path)] == [0, 10, 20]

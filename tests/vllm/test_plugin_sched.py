@@ -55,7 +55,7 @@ def test_no_preemption_for_waiting_when_disabled(tiny_llama_dir: Path) -> None:
 def test_starvation_promotion_at_configured_threshold(tiny_llama_dir: Path, threshold: int) -> None:
     quantum = 3
     sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=1, ltrsched={
-        "policy": "ltr", "starvation_threshold": threshold, "quantum": quantum}))
+        "policy": "ltr", "starvation_threshold": threshold, "quantum": quantum, "starvation_preempts": True}))
     add_all(sched, [make_request("good", 10, 60, score=10.0), make_request("starved", 10, 60, score=-10.0)])
     got_tokens: list[int] = []
     for k in range(threshold + quantum + 3):
@@ -66,6 +66,29 @@ def test_starvation_promotion_at_configured_threshold(tiny_llama_dir: Path, thre
     assert got_tokens == list(range(threshold, threshold + quantum))
     assert sched.ranked.num_promotions == 1
     assert sched.ltrsched_stats()["num_promotions"] == 1
+
+
+def test_default_promotion_takes_the_next_free_slot_without_evicting(tiny_llama_dir: Path) -> None:
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=1, ltrsched={
+        "policy": "ltr", "starvation_threshold": 5, "quantum": 3}))
+    add_all(sched, [make_request("good", 10, 12, score=10.0), make_request("starved", 10, 12, score=-10.0)])
+    late = [make_request(f"better{i}", 10, 12, score=20.0) for i in range(3)]
+    first: dict[str, int] = {}
+    good_steps: list[int] = []
+    for k in range(60):
+        if k == 8:
+            add_all(sched, late)  # better-ranked arrivals after the promotion: they queue behind it
+        out, _ = step(sched)
+        for rid in out.num_scheduled_tokens:
+            first.setdefault(rid, k)
+        if "good" in out.num_scheduled_tokens:
+            good_steps.append(k)
+    assert sched.ranked.num_promotions >= 1
+    # "good" ran to its end without being evicted for the request promoted at step 5 ...
+    assert good_steps == list(range(good_steps[0], good_steps[0] + len(good_steps)))
+    # ... which then took the freed slot ahead of the better-ranked requests that arrived meanwhile.
+    assert first["starved"] == good_steps[-1] + 1
+    assert all(first["starved"] < first[r.request_id] for r in late)
 
 
 def test_starvation_off_never_promotes(tiny_llama_dir: Path) -> None:

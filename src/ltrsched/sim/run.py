@@ -1,8 +1,9 @@
 """Run one workload under several policies side by side and collect their figures.
 
 A policy spec is ``name[:key=value...]``: keys ``starvation_threshold`` (steps; 200 for ``ltr`` by default, 0 = off,
-the default for every other policy), ``quantum`` (10) and ``displace_margin`` are the host's; any other key is the
-policy's own parameter (e.g. ``mlfq:base_quantum_s=0.03:growth=10``, ``approx-sjf:fraction=0.3:region=head``).
+the default for every other policy), ``quantum`` (10), ``starvation_preempts`` (true/false) and ``displace_margin``
+are the host's; any other key is the policy's own parameter (e.g. ``mlfq:base_quantum_s=0.03:growth=10``,
+``approx-sjf:fraction=0.3:region=head``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ltrsched.sim.cost import CostModel
 from ltrsched.sim.engine import Engine, EngineConfig, SimResult
 from ltrsched.sim.workload import WorkItem
 
-HOST_KEYS = ("starvation_threshold", "quantum", "displace_margin")
+HOST_KEYS = ("starvation_threshold", "quantum", "starvation_preempts", "displace_margin")
 DEFAULT_STARVATION = {"ltr": 200}  # steps; the paper's setting for its ranking policy, off for the rest
 
 
@@ -32,6 +33,7 @@ class PolicySpec:
     params: dict[str, Any] = field(default_factory=dict)  # the policy's own parameters
     starvation_threshold: int = 0  # steps before promotion; 0 = off
     quantum: int = 10  # scheduled steps a promotion lasts
+    starvation_preempts: bool = False  # may a promoted request evict a running one (True: the paper's fork)
     displace_margin: float = 0.0  # rank units a waiting request must win by to evict a running one
 
 
@@ -78,7 +80,8 @@ def simulate(spec: PolicySpec, items: Sequence[WorkItem], scores: np.ndarray, co
              ) -> SimResult:
     policy = make_policy(spec.name, **spec.params)
     extra = int(getattr(policy, "perception_tokens", 0))
-    ranked = RankedRequests(policy, StarvationConfig(spec.starvation_threshold, spec.quantum), spec.displace_margin)
+    starvation = StarvationConfig(spec.starvation_threshold, spec.quantum, spec.starvation_preempts)
+    ranked = RankedRequests(policy, starvation, spec.displace_margin)
     engine = Engine(ranked, cost, config)
     if engine_hook is not None:
         engine_hook(engine)

@@ -25,6 +25,7 @@ class PluginConfig:
     params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of that policy
     starvation_threshold: int = 200  # scheduler steps unscheduled before promotion; <= 0 turns it off
     quantum: int = 10  # scheduled steps a promotion lasts
+    starvation_preempts: bool = False  # may a promoted request evict a running one (True: the paper's fork)
     preempt_for_waiting: bool = True  # evict lower-ranked running requests at max_num_seqs (vLLM issue #40004)
     displace_margin: float = 0.0  # rank units a waiting request must win by to evict (hysteresis)
     ranker: str = ""  # ranker folder, or "pkg.module:factory"; "" = the cached default ranker

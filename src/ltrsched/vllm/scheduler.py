@@ -44,7 +44,8 @@ class LtrScheduler(Scheduler):
         cfg = parse_config(self.vllm_config.additional_config)
         self.ltr_config: PluginConfig = cfg
         self.ltr_policy = build_policy(cfg)
-        self.ranked = RankedRequests(self.ltr_policy, StarvationConfig(cfg.starvation_threshold, cfg.quantum),
+        self.ranked = RankedRequests(self.ltr_policy, StarvationConfig(cfg.starvation_threshold, cfg.quantum,
+                                                                    cfg.starvation_preempts),
                                      cfg.displace_margin)
         self.ltr_wants_scores = wants_scores(cfg)
         if self.ltr_wants_scores:
@@ -212,6 +213,12 @@ class LtrScheduler(Scheduler):
         out = super().schedule(throttle_prefills)
         self._ltr_after(out, start, num_preempted)
         return out
+
+    def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
+        result = super().update_from_output(scheduler_output, model_runner_output)
+        if self.ltr_step_log is not None:
+            self.ltr_step_log.mark_busy_end(time.monotonic())
+        return result
 
     # -- reporting ----------------------------------------------------------------------------------------
     def ltrsched_stats(self) -> dict[str, float]:
