@@ -63,3 +63,23 @@ def test_fit_cost_refuses_a_short_or_missing_log(tmp_path: Path, capsys: pytest.
                                "num_running": 1, "num_waiting": 0, "num_preempted": 0}) + "\n")
     assert main(["fit-cost", str(log)]) == 2
     assert "at least 8 steps" in capsys.readouterr().err
+
+
+def test_idle_pauses_and_shutdown_do_not_count_as_step_time() -> None:
+    from ltrsched.sim.cost import step_times
+    from ltrsched.steplog import StepRecord
+
+    def rec(duration: float, busy: float, decode: int) -> StepRecord:
+        return StepRecord(step=0, start_s=0.0, duration_s=duration, num_prefill_tokens=0, num_decode_tokens=decode,
+                          num_scheduled_seqs=decode, num_kv_tokens=0, num_running=decode, num_waiting=0,
+                          num_preempted=0, busy_s=busy)
+
+    # 2 ms between steps outside the scheduler; the third step was followed by a 5 s wait for the next arrival.
+    rows = [rec(0.012, 0.010, 4), rec(0.022, 0.020, 8), rec(5.0, 0.010, 4), rec(0.012, 0.010, 4)]
+    assert np.allclose(step_times(rows), [0.012, 0.022, 0.012, 0.012])
+    model, stats = fit(rows * 3)
+    assert model.decode_s_per_seq == pytest.approx(0.0025, rel=1e-3)  # 10 ms more for 4 more sequences
+    assert stats["total_rel_error"] == pytest.approx(0.0, abs=1e-6)
+    # A log without busy times (older plugins) keeps its durations as they are.
+    old = [rec(d, 0.0, 4) for d in (0.01, 0.02)]
+    assert np.allclose(step_times(old), [0.01, 0.02])

@@ -165,6 +165,9 @@ def format_calibration(doc: dict[str, Any]) -> str:
                       cell(r["real_mean_ttft"], "{:.1f}"), cell(r["sim_mean_ttft"], "{:.1f}"),
                       cell(r["real_makespan_s"], "{:.1f}"), cell(r["sim_makespan_s"], "{:.1f}"),
                       cell(100 * r["error_makespan_s"], "{:+.1f}%")])
+    taus = [f"{r['policy']} {r['ranker_tau']:.3f}" for r in doc["results"] if "ranker_tau" in r]
+    if taus:
+        head += "\nKendall tau of the ranker's scores on these requests: " + ", ".join(taus)
     return head + "\n" + markdown_table(headers, lines)
 
 

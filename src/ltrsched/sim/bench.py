@@ -3,8 +3,8 @@
 - burst: 2,000 ShareGPT requests at t=0, Llama-3-8B/A100 preset, FCFS vs LTR (with and without starvation
   prevention), MLFQ and the SRTF oracle;
 - synthetic: first 1,000 of 10,000 (no filter) and finished in 300 s, FCFS vs LTR vs oracle;
-- starvation: Poisson arrivals on the 70B preset, LTR with and without prevention (the paper's fairness
-  experiment);
+- starvation: Poisson arrivals on the 70B preset, LTR without prevention, with it (promotions take the next free
+  slot, the default) and with the paper's evicting promotions (the paper's fairness experiment);
 - micro: the policy decision at 256 running + 10,000 waiting (RankedRequests.begin_step + victims + admission
   + end_step) against re-sorting everything each step.
 """
@@ -101,8 +101,8 @@ def run_bench(only: set[str], scores: str = "ranker", plot: str | None = None) -
         return not only or name in only
 
     if want("burst"):
-        pol = ["fcfs", "ltr:starvation_threshold=0", "ltr", "mlfq:base_quantum_s=0.03:growth=10", "po",
-               "srtf-oracle"]
+        pol = ["fcfs", "ltr:starvation_threshold=0", "ltr", "ltr:starvation_preempts=true",
+               "mlfq:base_quantum_s=0.03:growth=10", "po", "srtf-oracle"]
         doc = run_config(SimulateConfig(workload="burst", num_requests=2000, policies=pol, scores=scores),
                          EngineConfig(), progress=False)
         rows = {r["policy"]: r for r in doc["results"]}
@@ -124,7 +124,7 @@ def run_bench(only: set[str], scores: str = "ranker", plot: str | None = None) -
                               f"ltrsched simulate --workload synthetic --num-requests 10000 --scores {scores} "
                               f"--policies {','.join(pol)}", doc))
     if want("starvation"):
-        pol = ["fcfs", "ltr:starvation_threshold=0", "ltr"]
+        pol = ["fcfs", "ltr:starvation_threshold=0", "ltr", "ltr:starvation_preempts=true"]
         doc = run_config(SimulateConfig(workload="poisson", num_requests=2000, rates=[16.0, 24.0, 32.0],
                                         cost="llama3-70b-a100-tp8", policies=pol, scores=scores),
                          EngineConfig(), progress=False)
