@@ -28,6 +28,8 @@ class OverheadConfig:
     steps: int = field(default=300, metadata={"help": "measured schedule() calls per scheduler"})
     arrivals_per_step: int = field(default=2, metadata={"help": "new requests per step (scored at arrival)"})
     policy: str = field(default="ltr", metadata={"help": "ltrsched policy of the plugin"})
+    starvation_threshold: int = field(default=200, metadata={"help": "plugin's starvation threshold, steps (0 = off)"})
+    starvation_preempts: bool = field(default=False, metadata={"help": "promotions evict (the paper's fork)"})
     seed: int = field(default=0, metadata={"help": "random seed of the request stream"})
 
 
@@ -70,9 +72,10 @@ def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
     model_dir = _llama_config_dir()
     common: dict[str, Any] = {"max_num_seqs": cfg.running, "max_num_batched_tokens": 8192, "max_model_len": 2048,
               "num_blocks": (cfg.running + cfg.waiting) * 100, "block_size": 16}
+    plugin_config = {"policy": cfg.policy, "starvation_threshold": cfg.starvation_threshold,
+                     "starvation_preempts": cfg.starvation_preempts}
     scheds = {"vllm": build_scheduler(HarnessConfig(model_dir, plugin=False, **common)),
-              "ltrsched": build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched={"policy": cfg.policy},
-                                                        **common))}
+              "ltrsched": build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched=plugin_config, **common))}
     stream = _Stream(cfg.seed)
     initial = [stream.next() for _ in range(cfg.running + cfg.waiting)]
     for name, sched in scheds.items():
@@ -139,7 +142,8 @@ def _cmd(args: argparse.Namespace) -> int:
         return 0
     c = result["config"]
     print(f"schedule() at {c['running']} running + {c['waiting']} waiting, {c['steps']} calls each, "
-          f"policy {c['policy']}")
+          f"policy {c['policy']}, starvation {c['starvation_threshold']} steps"
+          f"{' (evicting promotions)' if c['starvation_preempts'] else ''}")
     for name in ("vllm", "ltrsched"):
         r = result[name]
         print(f"  {name:9s} mean {r['mean_ms']:.3f} ms  median {r['median_ms']:.3f} ms  p90 {r['p90_ms']:.3f} ms  "
