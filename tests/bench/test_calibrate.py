@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -26,6 +27,12 @@ def test_serve_writes_records_summary_and_step_logs(run_dir: Path) -> None:
     for name in ("summary.json", "burst-records.csv", "burst-cdf.png", "burst-fcfs-steps.jsonl",
                  "burst-srtf-oracle-steps.jsonl"):
         assert (run_dir / name).is_file(), name
+    configs = json.loads((run_dir / "summary.json").read_text())["plugin_configs"]
+    assert configs["srtf-oracle"]["policy"] == "srtf-oracle"
+    assert configs["srtf-oracle"]["starvation_threshold"] == 0  # the oracle is the pure SRTF reference
+    steps = [json.loads(line) for line in (run_dir / "burst-fcfs-steps.jsonl").read_text().splitlines()]
+    assert sum(s["num_decode_tokens"] for s in steps) > 0
+    assert all(0 < s["busy_s"] <= s["duration_s"] + 1e-9 for s in steps if s["num_scheduled_seqs"])
 
 
 def test_calibrated_simulator_replays_each_run(run_dir: Path, tmp_path: Path) -> None:

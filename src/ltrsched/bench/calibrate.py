@@ -68,22 +68,24 @@ def _fit(logs: list[Path], name: str) -> tuple[Any, dict[str, float]]:
     return fit(steps, name=name)
 
 
-def _sim_spec(run_name: str) -> Any:
-    """The simulator's policy spec for a benchmark run: same policy, same starvation and margin settings."""
+def _sim_spec(run_name: str, recorded: dict[str, Any] | None) -> Any:
+    """The simulator's policy spec for a benchmark run: same policy, starvation and margin settings, as recorded in
+    the run's summary.json (runs made before it recorded them: today's settings for that run name)."""
     from ltrsched.bench.runs import policy_run
+    from ltrsched.bench.serve import plugin_config
     from ltrsched.sim.run import parse_policy
-    from ltrsched.vllm.config import PluginConfig
 
     run = policy_run(run_name)
     if run.policy == "vllm":
         raise UserError(f"run {run_name!r} used vLLM's own scheduler; calibrate plugin runs (fcfs, ltr, ...)")
-    defaults = PluginConfig()
-    spec = parse_policy(run.policy)
+    conf = recorded if recorded is not None else plugin_config(run)
+    spec = parse_policy(conf["policy"])
     spec.label = run_name
-    spec.starvation_threshold = int(run.extra.get("starvation_threshold", defaults.starvation_threshold))
-    spec.quantum = int(run.extra.get("quantum", defaults.quantum))
-    spec.starvation_preempts = bool(run.extra.get("starvation_preempts", defaults.starvation_preempts))
-    spec.displace_margin = float(run.extra.get("displace_margin", defaults.displace_margin))
+    spec.params = dict(conf.get("params") or {})
+    spec.starvation_threshold = int(conf["starvation_threshold"])
+    spec.quantum = int(conf["quantum"])
+    spec.starvation_preempts = bool(conf["starvation_preempts"])
+    spec.displace_margin = float(conf["displace_margin"])
     return spec
 
 
@@ -130,7 +132,7 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
                                 "describes (was the run made with other --num-requests/--seed?)")
             items = [WorkItem(r["request_id"], r["arrival_s"], r["num_prompt_tokens"], r["num_output_tokens"],
                               prompts[r["request_id"]]) for r in reqs]
-            spec = _sim_spec(name)
+            spec = _sim_spec(name, doc.get("plugin_configs", {}).get(name))
             scores = make_scores("ranker" if spec.name == "ltr" else "none", items, progress=progress)
             result = simulate(spec, items, scores, cost, engine_cfg)
             sim = summarize(result.records, start_time=0.0)
@@ -165,9 +167,10 @@ def format_calibration(doc: dict[str, Any]) -> str:
                       cell(r["real_mean_ttft"], "{:.1f}"), cell(r["sim_mean_ttft"], "{:.1f}"),
                       cell(r["real_makespan_s"], "{:.1f}"), cell(r["sim_makespan_s"], "{:.1f}"),
                       cell(100 * r["error_makespan_s"], "{:+.1f}%")])
-    taus = [f"{r['policy']} {r['ranker_tau']:.3f}" for r in doc["results"] if "ranker_tau" in r]
+    taus = {r["pattern"]: r["ranker_tau"] for r in doc["results"] if "ranker_tau" in r}
     if taus:
-        head += "\nKendall tau of the ranker's scores on these requests: " + ", ".join(taus)
+        head += "\nKendall tau of the ranker's scores on these requests: " + ", ".join(
+            f"{pattern} {tau:.3f}" for pattern, tau in taus.items())
     return head + "\n" + markdown_table(headers, lines)
 
 

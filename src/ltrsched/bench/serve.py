@@ -86,6 +86,13 @@ def _served_name(url: str) -> str:
         return str(json.load(resp)["data"][0]["id"])
 
 
+def plugin_config(run: PolicyRun) -> dict[str, Any]:
+    """The plugin's whole config for ``run``, defaults filled in: what ``bench calibrate`` replays."""
+    from ltrsched.vllm.config import PluginConfig
+
+    return {**asdict(PluginConfig(policy=run.policy)), **run.extra}
+
+
 def needs_ranker(runs: list[PolicyRun]) -> bool:
     return any(r.policy == "ltr" or r.client_priority == "ranker" for r in runs)
 
@@ -101,7 +108,8 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
     out_dir = Path(cfg.out_dir)
     patterns: list[tuple[str, float | None]] = (
         [(f"poisson-{r:g}", r) for r in cfg.rates] if cfg.workload == "poisson" else [(cfg.workload, None)])
-    doc: dict[str, Any] = {"config": asdict(cfg), "num_output_tokens": total_tokens(base), "patterns": {}}
+    doc: dict[str, Any] = {"config": asdict(cfg), "num_output_tokens": total_tokens(base), "patterns": {},
+                           "plugin_configs": {run.name: plugin_config(run) for run in runs if run.policy != "vllm"}}
     rows_by_rate: dict[float, list[dict[str, Any]]] = {}
     log = sys.stderr if as_json else sys.stdout
     for tag, rate in patterns:
