@@ -14,7 +14,7 @@ import csv
 import json
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,7 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
                 row[f"error_{key}"] = ratio(row[f"sim_{key}"], row[f"real_{key}"]) - 1.0
             rows.append(row)
     return {"run_dir": str(run_dir), "fit_on": fit_on, "cost": cost.to_dict(), "residuals": residuals,
-            "engine": {"max_num_seqs": engine_cfg.max_num_seqs,
-                       "max_num_batched_tokens": engine_cfg.max_num_batched_tokens, "preemption": "recompute"},
+            "engine": asdict(engine_cfg),
             "results": rows}
 
 

@@ -52,6 +52,11 @@ def sort_key(policy: Policy, req: Request, seq: int) -> SortKey:
     """
     if req.promoted:
         return (req.priority, 0, float(req.promoted_at_step), policy.rank(req), seq)
+    return unpromoted_key(policy, req, seq)
+
+
+def unpromoted_key(policy: Policy, req: Request, seq: int) -> SortKey:
+    """The key ``req`` has when not promoted: priority, then the policy's rank, then arrival."""
     return (req.priority, 1, policy.rank(req), req.arrival_time, seq)
 
 

@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from ltrsched.policies.base import Policy, SortKey, should_displace, sort_key
+from ltrsched.policies.base import Policy, SortKey, should_displace, sort_key, unpromoted_key
 from ltrsched.request import Request
 
 
@@ -223,8 +223,7 @@ class RankedRequests:
                 continue
             key = entry[0]
             if key[1] == 0 and not promotion_preempts:  # promoted: first in line, but evicts on rank alone
-                req = entry[2]
-                key = (req.priority, 1, self.policy.rank(req), req.arrival_time, key[4])
+                key = unpromoted_key(self.policy, entry[2], key[4])
             if worst < 0 or not should_displace(key, self._running[worst][0], self.displace_margin):
                 break
             victims.append(self._running[worst][1])

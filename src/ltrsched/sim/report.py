@@ -13,10 +13,10 @@ from ltrsched.report import markdown_table as _table
 
 __all__ = ["COLUMNS", "add_ratios", "json_safe", "markdown_table", "ratio_key", "to_csv"]
 
-# (column title, metric key, format); a row shows what a reader compares first.
-COLUMNS = (*((title, key, fmt) for key, title, fmt in LATENCY_COLUMNS),
-           ("tok/s", "throughput_tokens_per_s", "{:.0f}"),
-           ("preempt", "num_preemptions_total", "{:.0f}"))
+# (metric key, column title, format), as ltrsched.report: a row shows what a reader compares first.
+COLUMNS = (*LATENCY_COLUMNS,
+           ("throughput_tokens_per_s", "tok/s", "{:.0f}"),
+           ("num_preemptions_total", "preempt", "{:.0f}"))
 
 
 def ratio_key(rows: Sequence[dict[str, Any]]) -> str:
@@ -38,15 +38,15 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """A GitHub table of the rows; columns for synthetic figures appear when present."""
     cols = list(COLUMNS)
     if rows and "time_to_k_finished_s" in rows[0]:
-        cols.insert(0, ("time to K s", "time_to_k_finished_s", "{:.1f}"))
+        cols.insert(0, ("time_to_k_finished_s", "time to K s", "{:.1f}"))
     if rows and "finished_within_limit" in rows[0]:
-        cols.insert(1, ("done in limit", "finished_within_limit", "{:.0f}"))
+        cols.insert(1, ("finished_within_limit", "done in limit", "{:.0f}"))
     with_rate = any("rate" in r for r in rows)
-    head = (["rate"] if with_rate else []) + ["policy"] + [c[0] for c in cols] + ["FCFS / this", "sim wall s"]
+    head = (["rate"] if with_rate else []) + ["policy"] + [c[1] for c in cols] + ["FCFS / this", "sim wall s"]
     lines = []
     for r in rows:
         cells = ([cell(r.get("rate"), "{:g}")] if with_rate else []) + [str(r["policy"])]
-        cells += [cell(r.get(key), fmt) for _, key, fmt in cols]
+        cells += [cell(r.get(key), fmt) for key, _, fmt in cols]
         cells += [cell(r.get("fcfs_ratio"), "{:.2f}x"), cell(r.get("wall_s"), "{:.2f}")]
         lines.append(cells)
     return _table(head, lines)
