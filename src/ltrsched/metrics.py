@@ -87,6 +87,18 @@ def summarize(records: Sequence[RequestRecord], start_time: float | None = None)
     return out
 
 
+def synthetic_figures(records: Sequence[RequestRecord], k: int = 0, limit_s: float = 0.0,
+                      start_time: float = 0.0) -> dict[str, float]:
+    """The synthetic-data figures both hosts report, under one name each: ``time_to_k_finished_s`` (when ``k``
+    is set) and ``finished_within_limit`` (when ``limit_s`` is); the run's config records k and the limit."""
+    out: dict[str, float] = {}
+    if k:
+        out["time_to_k_finished_s"] = time_to_k_finished(records, k, start_time)
+    if limit_s:
+        out["finished_within_limit"] = float(finished_within(records, limit_s, start_time))
+    return out
+
+
 def time_to_k_finished(records: Sequence[RequestRecord], k: int, start_time: float = 0.0) -> float:
     """Synthetic-data metric: seconds until ``k`` requests have finished (inf if fewer did)."""
     finishes = sorted(r.finish_time for r in records)

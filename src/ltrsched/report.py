@@ -38,6 +38,36 @@ def ratio(numerator: Any, denominator: Any) -> float:
     return float(numerator) / float(denominator)
 
 
+RATIO_METRICS = ("mean_per_token_latency", "p90_per_token_latency", "p99_per_token_latency", "makespan_s",
+                 "time_to_k_finished_s")  # lower is better for each: a ratio > 1 means better than the baseline
+
+
+def ratio_name(metric: str, baseline: str = "fcfs") -> str:
+    """The one key every report uses: ``<metric>_vs_<baseline>`` = the baseline's value / this row's."""
+    return f"{metric}_vs_{baseline}"
+
+
+def baseline_of(rows: Sequence[dict[str, Any]]) -> str:
+    """FCFS (the plugin's or the simulator's ``fcfs``), else vLLM's own scheduler (``vllm``), else the first row."""
+    names = [r["policy"] for r in rows]
+    return next((n for n in ("fcfs", "vllm") if n in names), names[0] if names else "fcfs")
+
+
+def add_ratios(rows: Sequence[dict[str, Any]], *metrics: str, baseline: str = "") -> str:
+    """Add ``<metric>_vs_<baseline>`` (baseline / this: > 1 = lower than the baseline) to every row, comparing
+    rows with the same ``rate`` (one group when there is none); returns the baseline's name."""
+    baseline = baseline or baseline_of(rows)
+    base = {r.get("rate"): r for r in rows if r["policy"] == baseline}
+    for row in rows:
+        row["baseline"] = baseline
+        ref = base.get(row.get("rate"))
+        for metric in metrics or RATIO_METRICS:
+            if metric in row:
+                value = ratio(ref.get(metric) if ref else None, row[metric])
+                row[ratio_name(metric, baseline)] = None if math.isnan(value) else value
+    return baseline
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], title: str = "") -> str:
     """A GitHub table with padded columns, so it reads in a terminal as well as rendered."""
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]

@@ -1,6 +1,12 @@
 """The one request type every host (simulator, vLLM plugin) hands to a policy.
 
-Field names follow vLLM V1's ``Request`` so the same policy code reads the same names everywhere.
+Field names follow vLLM V1's ``Request`` so the same policy code reads the same names everywhere. Which fields
+a host keeps current: the simulator owns its requests, so all of them. The vLLM plugin mirrors vLLM's request
+(``ltrsched.vllm.queue``): identity, lengths, score and priority are set once at arrival; ``num_output_tokens``
+is synced after every step only for policies with ``dynamic_rank`` (the core refuses a policy whose rank reads
+progress without declaring it); ``status``, ``num_computed_tokens`` and ``num_preemptions`` are the simulator's
+own (the plugin leaves them at their defaults: vLLM's request holds them); the starvation and MLFQ fields below
+are written by the core alone.
 """
 
 from __future__ import annotations
@@ -44,12 +50,6 @@ class Request:
     @property
     def promoted(self) -> bool:
         return self.quantum_left > 0
-
-    @property
-    def remaining_output_tokens(self) -> int:
-        """True remaining output length; only meaningful when ``true_output_len`` is known."""
-        total = self.true_output_len if self.true_output_len is not None else self.max_tokens
-        return max(total - self.num_output_tokens, 0)
 
     @property
     def is_finished(self) -> bool:

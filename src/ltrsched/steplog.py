@@ -32,6 +32,7 @@ class StepRecord:
     num_waiting: int  # requests queued after scheduling
     num_preempted: int  # requests preempted while scheduling this step (for waiting ones or KV pressure)
     busy_s: float = 0.0  # s from schedule() to the end of update_from_output (the model step); 0 = not measured
+    num_swap_tokens: int = 0  # KV tokens moved to or from host memory (the simulator's swap preemption; vLLM V1: 0)
 
 
 class StepLogWriter:

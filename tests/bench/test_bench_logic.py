@@ -12,10 +12,12 @@ import pytest
 from ltrsched.bench import report
 from ltrsched.bench.client import chat_payload, chunk_has_content, parse_sse_line
 from ltrsched.bench.demo import size_burst
-from ltrsched.bench.runs import POLICY_RUNS, TRUE_LEN_KEY, RequestTracker, RunResult, policy_run
+from ltrsched.bench.runs import POLICY_RUNS, RequestTracker, RunResult, policy_run
 from ltrsched.bench.workload import BenchRequest, burst, load_prompts, poisson, total_tokens
 from ltrsched.errors import UserError
 from ltrsched.metrics import RequestRecord
+from ltrsched.report import add_ratios
+from ltrsched.vllm.xargs import TRUE_LEN_KEY
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +59,11 @@ def test_sse_lines_and_payload() -> None:
     assert body["max_tokens"] == 17 and body["ignore_eos"] is True
     assert body["vllm_xargs"] == {TRUE_LEN_KEY: 17}
     assert "vllm_xargs" not in chat_payload("m", req, POLICY_RUNS["ltr"])
-    with pytest.raises(UserError, match="known"):
+    with pytest.raises(UserError, match=r"neither a named run .* nor a policy spec"):
         policy_run("sjf-magic")
+    spec_run = policy_run("ltr:starvation_threshold=0:displace_margin=2")  # any policy spec runs with the plugin
+    assert spec_run.core is not None and spec_run.plugin_block()["displace_margin"] == 2.0
+    assert POLICY_RUNS["vllm"].core is None and not POLICY_RUNS["vllm"].needs_true_length
 
 
 def test_tracker_turns_token_times_into_records() -> None:
@@ -83,10 +88,10 @@ def _result(name: str, latencies: list[float]) -> RunResult:
 def test_report_ratios_table_csv_and_plot(tmp_path: Path) -> None:
     results = [_result("fcfs", [10.0, 20.0, 30.0]), _result("ltr", [2.0, 4.0, 30.0])]
     rows = [report.summarize_run(r, k=2, time_limit_s=5.0) for r in results]
-    report.add_ratios(rows)
-    assert rows[1]["ratio_mean_vs_fcfs"] == pytest.approx(2.0 / 1.2)  # (20/10) / (12/10)
-    assert rows[1]["makespan_vs_fcfs"] == pytest.approx(1.0)
-    assert rows[1]["time_to_2_finished_s"] == 4.0 and rows[1]["finished_within_5s"] == 2
+    assert add_ratios(rows) == "fcfs"
+    assert rows[1]["mean_per_token_latency_vs_fcfs"] == pytest.approx(2.0 / 1.2)  # (20/10) / (12/10)
+    assert rows[1]["makespan_s_vs_fcfs"] == pytest.approx(1.0)  # FCFS's / this one's, like every ratio
+    assert rows[1]["time_to_k_finished_s"] == 4.0 and rows[1]["finished_within_limit"] == 2
     assert rows[0]["scoring_share"] == pytest.approx(0.1 / 30)
     table = report.format_table(rows, "t")
     assert "1.67x" in table and "fcfs" in table and math.isfinite(rows[0]["p99_per_token_latency"])

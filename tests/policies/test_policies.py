@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ltrsched.policies import POLICIES, RankedRequests, make_policy, pick_victim, should_displace
+from ltrsched.policies import POLICIES, RankedRequests, SortKey, make_policy, pick_victim, should_displace
 from ltrsched.policies.approx_sjf import shuffled_lengths
 from ltrsched.registry import Registry
 from tests.conftest import make_request
@@ -147,14 +147,31 @@ def test_shuffled_lengths_rejects_bad_input():
         shuffled_lengths([1, 2], 1.5, "full")
 
 
+def key(rank: float, priority: int = 0, promoted_at: float | None = None, seq: int = 1) -> SortKey:
+    return SortKey(priority, 1 if promoted_at is None else 0, promoted_at or 0.0, rank, 9.0, seq)
+
+
 def test_should_displace_needs_more_than_the_margin():
-    running = (0, 1, 5.0, 0.0, 0)
-    assert should_displace((0, 1, 4.0, 9.0, 1), running)
-    assert not should_displace((0, 1, 5.0, 9.0, 1), running)  # equal rank: no thrash
-    assert not should_displace((0, 1, 4.0, 9.0, 1), running, margin=1.0)
-    assert should_displace((0, 1, 3.9, 9.0, 1), running, margin=1.0)
-    assert should_displace((0, 0, 99.0, 9.0, 1), running, margin=1.0)  # promotion beats any rank
-    assert not should_displace((1, 0, 0.0, 9.0, 1), running)  # lower user priority never displaces
+    running = SortKey(priority=0, unpromoted=1, promoted_at=0.0, rank=5.0, arrival_time=0.0, seq=0)
+    assert should_displace(key(4.0), running)
+    assert not should_displace(key(5.0), running)  # equal rank: no thrash
+    assert not should_displace(key(4.0), running, margin=1.0)
+    assert should_displace(key(3.9), running, margin=1.0)
+    assert should_displace(key(99.0, promoted_at=3.0), running, margin=1.0)  # promotion beats any rank
+    assert not should_displace(key(0.0, priority=1, promoted_at=3.0), running)  # lower priority never displaces
+
+
+def test_between_promoted_requests_the_older_promotion_displaces():
+    running = key(1.0, promoted_at=7.0, seq=0)
+    assert should_displace(key(50.0, promoted_at=3.0), running)  # promoted earlier: wins whatever its rank
+    assert not should_displace(key(0.0, promoted_at=7.0), running)  # same promotion step: no eviction
+    assert not should_displace(key(0.0, promoted_at=9.0), running)
+
+
+def test_sort_key_orders_promoted_first_then_by_promotion_step_then_rank():
+    keys = [key(1.0), key(9.0, promoted_at=5.0), key(2.0, promoted_at=2.0), key(0.5, priority=-1)]
+    assert [k.rank for k in sorted(keys)] == [0.5, 2.0, 9.0, 1.0]
+    assert key(9.0, promoted_at=5.0).as_unpromoted() == key(9.0)
 
 
 def test_pick_victim_is_the_lowest_ranked():

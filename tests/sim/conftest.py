@@ -8,14 +8,15 @@ from ltrsched.policies import RankedRequests, StarvationConfig, make_policy
 from ltrsched.request import Request
 from ltrsched.sim.blocks import blocks_for
 from ltrsched.sim.cost import CostModel
-from ltrsched.sim.engine import Engine, EngineConfig, SimResult, StepStats
+from ltrsched.sim.engine import Engine, EngineConfig, SimResult
+from ltrsched.steplog import StepRecord
 
 # One second per step, whatever runs: finish times count steps, so they can be checked by hand.
 UNIT_COST = CostModel(base_s=1.0, prefill_s_per_token=0.0, decode_s_per_seq=0.0, kv_s_per_token=0.0,
                       name="unit")
 
 
-def check_invariants(engine: Engine, stats: StepStats, scheduled: dict[str, int]) -> None:
+def check_invariants(engine: Engine, stats: StepRecord, scheduled: dict[str, int]) -> None:
     cfg, pool, ranked = engine.config, engine.pool, engine.ranked
     assert sum(scheduled.values()) <= cfg.max_num_batched_tokens
     assert len(scheduled) <= cfg.max_num_seqs

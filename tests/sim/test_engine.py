@@ -5,9 +5,10 @@ import pytest
 
 from ltrsched.errors import UserError
 from ltrsched.policies import RankedRequests, StarvationConfig, make_policy
-from ltrsched.sim.engine import Engine, EngineConfig, StepStats
+from ltrsched.sim.engine import Engine, EngineConfig
 from ltrsched.sim.run import build_requests
 from ltrsched.sim.workload import load_items, random_items
+from ltrsched.steplog import StepRecord
 from tests.conftest import make_request
 from tests.sim.conftest import UNIT_COST, run_checked
 
@@ -83,7 +84,7 @@ def test_swap_keeps_computed_tokens_and_recompute_redoes_them() -> None:
             r.arrival_time = i * 0.5
         ranked = RankedRequests(make_policy("srtf-oracle"))
         engine = Engine(ranked, UNIT_COST, EngineConfig(max_num_seqs=32, num_gpu_blocks=100, preemption=mode))
-        steps: list[StepStats] = []
+        steps: list[StepRecord] = []
         engine.on_step = lambda eng, stats, sched, steps=steps: steps.append(stats)
         result = engine.run(reqs)
         assert result.num_preemptions > 0

@@ -50,7 +50,7 @@ def test_poisson_arrivals_have_the_asked_rate_and_burst_is_at_zero() -> None:
     gaps = np.diff([it.arrival_time for it in with_arrivals(items, "gamma", rate=8.0, cv=3.0)])
     assert gaps.std() / gaps.mean() == pytest.approx(3.0, rel=0.2)
     assert all(it.arrival_time == 0.0 for it in with_arrivals(timed, "burst"))
-    with pytest.raises(UserError, match="--rate"):
+    with pytest.raises(UserError, match="rate must be > 0"):
         with_arrivals(items, "poisson", rate=0.0)
 
 
@@ -76,3 +76,13 @@ def test_scores_refuse_silent_fallbacks(tmp_path: Path) -> None:
         make_scores("ranker", load_items("random", 5))
     with pytest.raises(UserError, match="tau:X"):
         make_scores("tau:high", load_items("random", 5))
+
+
+def test_one_seed_gives_one_timeline_in_the_simulator_and_the_real_engine_benchmark() -> None:
+    from ltrsched.bench.workload import BenchRequest, poisson
+
+    items = load_items("random", 50)
+    sim = [it.arrival_time for it in with_arrivals(items, "poisson", rate=2.0, seed=3)]
+    real = [r.arrival_s for r in poisson([BenchRequest(f"r{i}", [], 1) for i in range(50)], 2.0, seed=3)]
+    assert sim == real
+    assert sim != [it.arrival_time for it in with_arrivals(items, "poisson", rate=2.0, seed=4)]

@@ -14,9 +14,10 @@ def build_engine(model_dir: Path, ltrsched: dict[str, Any], **kwargs: Any) -> An
 
     from vllm import EngineArgs
 
+    block = {"trust_client_scores": True, **ltrsched}  # tests send scores as a trusted gateway would
     args = EngineArgs(model=str(model_dir), dtype="float32", enforce_eager=True, max_model_len=256,
                       max_num_seqs=kwargs.pop("max_num_seqs", 2), seed=0, scheduling_policy="priority",
-                      scheduler_cls="ltrsched.vllm.make_scheduler", additional_config={"ltrsched": ltrsched},
+                      scheduler_cls="ltrsched.vllm.make_scheduler", additional_config={"ltrsched": block},
                       **kwargs)
     return LLMEngine.from_engine_args(args)
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from ltrsched.errors import UserError
+from ltrsched.policies import PolicyConfig
 from ltrsched.steplog import StepLogWriter, StepRecord, read_step_log
 from ltrsched.vllm.compat import check_version, parse_version
-from ltrsched.vllm.config import PluginConfig, build_policy, parse_config, wants_scores
+from ltrsched.vllm.config import PluginConfig, parse_config
 
 
 @pytest.mark.parametrize("version", ["0.32.0", "0.32.0+cpu", "0.33.1", "0.33.0rc1.dev12+g1234"])
@@ -41,12 +42,17 @@ def test_installed_vllm_is_supported() -> None:
 def test_config_defaults_and_values() -> None:
     assert parse_config(None) == PluginConfig()
     assert parse_config({"other": 1}) == PluginConfig()
-    cfg = parse_config({"ltrsched": {"policy": "fcfs", "starvation_threshold": 0, "displace_margin": 1,
+    cfg = parse_config({"ltrsched": {"policy": "fcfs", "starvation_threshold": 3, "displace_margin": 1,
                                      "preempt_for_waiting": False, "step_log": "/tmp/x.jsonl"}})
-    assert (cfg.policy, cfg.starvation_threshold, cfg.displace_margin, cfg.preempt_for_waiting) == ("fcfs", 0, 1.0,
-                                                                                                    False)
-    assert isinstance(cfg.displace_margin, float)
-    assert not wants_scores(cfg) and wants_scores(PluginConfig()) and wants_scores(PluginConfig("fcfs", scoring="on"))
+    core = cfg.core
+    assert (core.policy, core.starvation_threshold, core.displace_margin, cfg.preempt_for_waiting) == ("fcfs", 3, 1.0,
+                                                                                                       False)
+    assert isinstance(core.displace_margin, float)
+    assert not cfg.wants_scores and PluginConfig().wants_scores
+    assert PluginConfig(PolicyConfig("fcfs"), scoring="on").wants_scores
+    assert not PluginConfig(PolicyConfig("ltr"), scoring="off").wants_scores
+    assert not cfg.trust_client_scores  # client scores are off unless the operator turns them on
+    assert parse_config({"ltrsched": cfg.to_block()}) == cfg  # what benchmarks record, read back
 
 
 @pytest.mark.parametrize(("block", "message"), [
@@ -56,6 +62,8 @@ def test_config_defaults_and_values() -> None:
     ({"params": [1]}, r"ltrsched\.params must be a JSON object"),
     ({"scoring": "maybe"}, r"ltrsched\.scoring must be one of auto, on, off"),
     ({"score_batch_size": 0}, r"ltrsched\.score_batch_size must be >= 1"),
+    ({"score_timeout_s": 0}, r"ltrsched\.score_timeout_s must be > 0"),
+    ({"trust_client_scores": 1}, r"ltrsched\.trust_client_scores must be true or false"),
 ])
 def test_bad_config_names_the_key(block: dict, message: str) -> None:
     with pytest.raises(UserError, match=message):
@@ -68,11 +76,11 @@ def test_block_must_be_an_object() -> None:
 
 
 def test_policy_and_params_are_checked() -> None:
-    assert build_policy(PluginConfig("srtf-oracle")).needs_true_length
+    assert parse_config({"ltrsched": {"policy": "srtf-oracle"}}).core.policy_class.needs_true_length
     with pytest.raises(UserError, match=r"ltrsched\.policy 'sjf' is not a policy; known: .*ltr"):
-        build_policy(PluginConfig("sjf"))
-    with pytest.raises(UserError, match=r"ltrsched\.params: bad parameters for policy 'ltr'"):
-        build_policy(PluginConfig("ltr", params={"alpha": 1}))
+        parse_config({"ltrsched": {"policy": "sjf"}})
+    with pytest.raises(UserError, match=r"ltrsched\.params: policy 'ltr' has no parameter 'alpha'"):
+        parse_config({"ltrsched": {"policy": "ltr", "params": {"alpha": 1}}})
 
 
 def test_step_log_fills_durations_from_the_next_start(tmp_path: Path) -> None:
@@ -93,5 +101,5 @@ def test_step_log_fills_durations_from_the_next_start(tmp_path: Path) -> None:
     assert [r["busy_s"] for r in rows] == [0.125, 0.125, 0.125]
     assert set(rows[0]) == {"step", "start_s", "duration_s", "num_prefill_tokens", "num_decode_tokens",
                             "num_scheduled_seqs", "num_kv_tokens", "num_running", "num_waiting", "num_preempted",
-                            "busy_s"}
+                            "busy_s", "num_swap_tokens"}
     assert [r.num_prefill_tokens for r in read_step_log(path)] == [0, 10, 20]

@@ -68,33 +68,67 @@ def _fit(logs: list[Path], name: str) -> tuple[Any, dict[str, float]]:
     return fit(steps, name=name)
 
 
-def _sim_spec(run_name: str, recorded: dict[str, Any] | None) -> Any:
-    """The simulator's policy spec for a benchmark run: same policy, starvation and margin settings, as recorded in
-    the run's summary.json (runs made before it recorded them: today's settings for that run name)."""
+def _is_plugin_run(name: str) -> bool:
     from ltrsched.bench.runs import policy_run
-    from ltrsched.bench.serve import plugin_config
-    from ltrsched.sim.run import parse_policy
 
-    run = policy_run(run_name)
-    if run.policy == "vllm":
-        raise UserError(f"run {run_name!r} used vLLM's own scheduler; calibrate plugin runs (fcfs, ltr, ...)")
-    conf = recorded if recorded is not None else plugin_config(run)
-    spec = parse_policy(conf["policy"])
-    spec.label = run_name
-    spec.params = dict(conf.get("params") or {})
-    spec.starvation_threshold = int(conf["starvation_threshold"])
-    spec.quantum = int(conf["quantum"])
-    spec.starvation_preempts = bool(conf["starvation_preempts"])
-    spec.displace_margin = float(conf["displace_margin"])
-    return spec
+    return policy_run(name).core is not None
+
+
+def _sim_spec(run_name: str, recorded: dict[str, Any] | None) -> Any:
+    """The simulator's ``PolicyConfig`` for a benchmark run: the policy keys of the plugin config recorded in the
+    run's summary.json (runs made before it recorded them: today's settings for that run name)."""
+    from ltrsched.bench.runs import policy_run
+    from ltrsched.policies import PolicyConfig
+    from ltrsched.policies.config import CONFIG_KEYS
+
+    if recorded is None:
+        core = policy_run(run_name).core
+        if core is None:
+            raise UserError(f"run {run_name!r} used vLLM's own scheduler; calibrate plugin runs (fcfs, ltr, ...)")
+    else:
+        core = PolicyConfig.from_mapping({k: v for k, v in recorded.items() if k in CONFIG_KEYS},
+                                         f"{run_name} in summary.json")
+    core.label = run_name
+    return core
+
+
+def _engine_config(bench_cfg: dict[str, Any]) -> Any:
+    """The run's engine limits; KV never binds in these runs (max_num_seqs x max_model_len tokens fit), so the
+    simulated cache is sized to fit."""
+    from ltrsched.sim.engine import EngineConfig
+
+    block = 16
+    return EngineConfig(max_num_seqs=bench_cfg["max_num_seqs"],
+                        max_num_batched_tokens=bench_cfg["max_num_batched_tokens"], block_size=block,
+                        preemption="recompute",
+                        num_gpu_blocks=bench_cfg["max_num_seqs"] * math.ceil(bench_cfg["max_model_len"] / block) + 1)
+
+
+def _replay(name: str, tag: str, items: list[Any], recorded: dict[str, Any] | None, real: dict[str, Any],
+            cost: Any, engine_cfg: Any, progress: bool) -> dict[str, Any]:
+    """One real run replayed in the simulator: real against simulated figures, and the relative errors."""
+    from ltrsched.metrics import summarize
+    from ltrsched.sim.run import simulate
+    from ltrsched.sim.scores import kendall_tau, make_scores
+
+    spec = _sim_spec(name, recorded)
+    reads_score = spec.policy_class.reads_score
+    scores = make_scores("ranker" if reads_score else "none", items, progress=progress)
+    result = simulate(spec, items, scores, cost, engine_cfg)
+    sim = summarize(result.records, start_time=0.0)
+    row: dict[str, Any] = {"pattern": tag, "policy": name, "num_requests": len(items),
+                           "num_preemptions_sim": result.num_preemptions}
+    if reads_score:
+        row["ranker_tau"] = kendall_tau(scores, [it.output_len for it in items])
+    for key in COMPARED:
+        row[f"real_{key}"] = real.get(key, math.nan)
+        row[f"sim_{key}"] = sim.get(key, math.nan)
+        row[f"error_{key}"] = ratio(row[f"sim_{key}"], row[f"real_{key}"]) - 1.0
+    return row
 
 
 def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
     from ltrsched.bench.workload import load_prompts
-    from ltrsched.metrics import summarize
-    from ltrsched.sim.engine import EngineConfig
-    from ltrsched.sim.run import simulate
-    from ltrsched.sim.scores import kendall_tau, make_scores
     from ltrsched.sim.workload import WorkItem
 
     run_dir = Path(cfg.run_dir)
@@ -103,7 +137,7 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
     tags = list(doc.get("patterns", {}))
     if not tags:
         raise UserError(f"{run_dir}/summary.json lists no workload patterns")
-    fit_on = cfg.fit_on or [name for name in bench_cfg["policies"] if name != "vllm"]
+    fit_on = cfg.fit_on or [name for name in bench_cfg["policies"] if _is_plugin_run(name)]
     logs = [run_dir / f"{tag}-{name}-steps.jsonl" for tag in tags for name in fit_on]
     missing = [str(p) for p in logs if not p.is_file()]
     if missing:
@@ -113,18 +147,12 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
         Path(cfg.out).write_text(json.dumps(cost.to_dict(), indent=1) + "\n", encoding="utf-8")
     prompts = {r.request_id: r.messages for r in load_prompts(
         bench_cfg["num_requests"], bench_cfg["max_output_len"], bench_cfg["max_prompt_len"], seed=bench_cfg["seed"])}
-    # KV never binds in these runs (max_num_seqs x max_model_len tokens fit), so the simulated cache is sized to fit.
-    block = 16
-    engine_cfg = EngineConfig(max_num_seqs=bench_cfg["max_num_seqs"],
-                              max_num_batched_tokens=bench_cfg["max_num_batched_tokens"], block_size=block,
-                              num_gpu_blocks=bench_cfg["max_num_seqs"] * math.ceil(bench_cfg["max_model_len"] / block)
-                              + 1, preemption="recompute")
+    engine_cfg = _engine_config(bench_cfg)
     rows: list[dict[str, Any]] = []
     for tag in tags:
         real_rows = {r["policy"]: r for r in doc["patterns"][tag]}
-        records = _read_records(run_dir / f"{tag}-records.csv")
-        for name, reqs in records.items():
-            if name not in real_rows or name == "vllm" or real_rows[name].get("num_failed"):
+        for name, reqs in _read_records(run_dir / f"{tag}-records.csv").items():
+            if name not in real_rows or not _is_plugin_run(name) or real_rows[name].get("num_failed"):
                 continue
             unknown = [r["request_id"] for r in reqs if r["request_id"] not in prompts]
             if unknown:
@@ -132,22 +160,10 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
                                 "describes (was the run made with other --num-requests/--seed?)")
             items = [WorkItem(r["request_id"], r["arrival_s"], r["num_prompt_tokens"], r["num_output_tokens"],
                               prompts[r["request_id"]]) for r in reqs]
-            spec = _sim_spec(name, doc.get("plugin_configs", {}).get(name))
-            scores = make_scores("ranker" if spec.name == "ltr" else "none", items, progress=progress)
-            result = simulate(spec, items, scores, cost, engine_cfg)
-            sim = summarize(result.records, start_time=0.0)
-            row: dict[str, Any] = {"pattern": tag, "policy": name, "num_requests": len(items),
-                                   "num_preemptions_sim": result.num_preemptions}
-            if spec.name == "ltr":
-                row["ranker_tau"] = kendall_tau(scores, [it.output_len for it in items])
-            for key in COMPARED:
-                row[f"real_{key}"] = real_rows[name].get(key, math.nan)
-                row[f"sim_{key}"] = sim.get(key, math.nan)
-                row[f"error_{key}"] = ratio(row[f"sim_{key}"], row[f"real_{key}"]) - 1.0
-            rows.append(row)
+            rows.append(_replay(name, tag, items, doc.get("plugin_configs", {}).get(name), real_rows[name], cost,
+                                engine_cfg, progress))
     return {"run_dir": str(run_dir), "fit_on": fit_on, "cost": cost.to_dict(), "residuals": residuals,
-            "engine": asdict(engine_cfg),
-            "results": rows}
+            "engine": asdict(engine_cfg), "results": rows}
 
 
 def format_calibration(doc: dict[str, Any]) -> str:

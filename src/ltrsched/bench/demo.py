@@ -15,6 +15,7 @@ from typing import Any
 from ltrsched.bench import report
 from ltrsched.bench.runs import POLICY_RUNS, PRIORITY_ONLY, RunResult, plugin_available, policy_run
 from ltrsched.bench.workload import BenchRequest, burst, load_prompts, total_tokens
+from ltrsched.report import add_ratios
 from ltrsched.vllm.server import EngineConfig
 
 GPU_COMMAND = """\
@@ -92,7 +93,7 @@ def run_demo(cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
             results.append(res)
         say(f"[demo] {run.name}: done in {res.wall_s:.0f} s")
     rows = [report.summarize_run(r) for r in results]
-    report.add_ratios(rows)
+    add_ratios(rows)
     title = (f"burst of {len(burst_reqs)} ShareGPT prompts, replayed lengths <= {cfg.max_output_len}, "
              f"SmolLM2-135M {cfg.dtype}, max_num_seqs {cfg.max_num_seqs}")
     say(report.format_table(rows, title))

@@ -28,9 +28,9 @@ def build_engine(cfg: EngineConfig, run: PolicyRun, model: str | None = None) ->
     from vllm import EngineArgs
 
     kwargs: dict[str, Any] = {"scheduling_policy": "priority"} if run.client_priority else {}
-    if run.policy != "vllm":
+    if run.core is not None:
         kwargs = {"scheduling_policy": "priority", "scheduler_cls": PLUGIN_FACTORY,
-                  "additional_config": {"ltrsched": {"policy": run.policy, **run.extra}}}
+                  "additional_config": {"ltrsched": run.plugin_block()}}
     args = EngineArgs(model=model or resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
                       max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
                       max_num_batched_tokens=cfg.max_num_batched_tokens, seed=cfg.seed, **kwargs)

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.bench.runs import RunResult
-from ltrsched.metrics import finished_within, summarize, time_to_k_finished
-from ltrsched.report import LATENCY_COLUMNS, cell, markdown_table, new_figure, ratio, save_figure
+from ltrsched.metrics import summarize, synthetic_figures
+from ltrsched.report import LATENCY_COLUMNS, cell, markdown_table, new_figure, ratio_name, save_figure
 from ltrsched.report import plot_cdf as add_cdf
 
 COLUMNS = (*LATENCY_COLUMNS,  # (summary key, header, format)
@@ -23,10 +23,7 @@ def summarize_run(res: RunResult, k: int = 0, time_limit_s: float = 0.0) -> dict
     out: dict[str, Any] = {"policy": res.name, **summarize(res.records, start_time=0.0)}
     out["num_failed"] = res.num_failed
     out["engine_start_s"] = res.engine_start_s
-    if k:
-        out[f"time_to_{k}_finished_s"] = time_to_k_finished(res.records, k)
-    if time_limit_s:
-        out[f"finished_within_{time_limit_s:g}s"] = finished_within(res.records, time_limit_s)
+    out |= synthetic_figures(res.records, k, time_limit_s)
     for key, value in res.plugin.items():
         out[f"plugin_{key}"] = value
     scoring = res.plugin.get("scoring_s")
@@ -35,36 +32,18 @@ def summarize_run(res: RunResult, k: int = 0, time_limit_s: float = 0.0) -> dict
     return out
 
 
-def baseline_of(rows: Sequence[dict[str, Any]]) -> str:
-    """FCFS: the plugin's ``fcfs`` run, else vLLM's own scheduler (``vllm``), else the first row."""
-    names = [r["policy"] for r in rows]
-    return next((n for n in ("fcfs", "vllm") if n in names), names[0] if names else "fcfs")
-
-
-def add_ratios(rows: list[dict[str, Any]], baseline: str = "") -> None:
-    """``ratio_mean_vs_B``: B's mean per-token latency / this row's (x lower); ``makespan_vs_B``: this / B's."""
-    baseline = baseline or baseline_of(rows)
-    base = next((r for r in rows if r["policy"] == baseline), None)
-    for row in rows:
-        row["baseline"] = baseline
-        if base is None:
-            continue
-        row["ratio_mean_vs_" + baseline] = ratio(base["mean_per_token_latency"], row["mean_per_token_latency"])
-        row["ratio_p90_vs_" + baseline] = ratio(base["p90_per_token_latency"], row["p90_per_token_latency"])
-        row["makespan_vs_" + baseline] = ratio(row.get("makespan_s"), base.get("makespan_s"))
-
-
-def format_table(rows: Sequence[dict[str, Any]], title: str = "", baseline: str = "") -> str:
-    baseline = baseline or baseline_of(rows)
-    extra = [k for k in rows[0] if k.startswith(("time_to_", "finished_within_"))] if rows else []
-    headers = ["policy", *[h for _, h, _ in COLUMNS], f"x lower mean vs {baseline}", f"makespan vs {baseline}",
+def format_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
+    """Rows after ``ltrsched.report.add_ratios``: every ratio is the baseline's value / this row's."""
+    baseline = rows[0].get("baseline", "fcfs") if rows else "fcfs"
+    extra = [k for k in ("time_to_k_finished_s", "finished_within_limit") if rows and k in rows[0]]
+    headers = ["policy", *[h for _, h, _ in COLUMNS], f"{baseline} / this mean", f"{baseline} / this makespan",
                *extra, "scoring %"]
     lines = []
     for r in rows:
         cells = [str(r["policy"])] + [cell(r.get(key), fmt) for key, _, fmt in COLUMNS]
-        cells.append(cell(r.get("ratio_mean_vs_" + baseline), "{:.2f}x"))
-        cells.append(cell(r.get("makespan_vs_" + baseline), "{:.3f}"))
-        cells += [cell(r[k], "{:.1f}") if isinstance(r[k], float) else str(r[k]) for k in extra]
+        cells.append(cell(r.get(ratio_name("mean_per_token_latency", baseline)), "{:.2f}x"))
+        cells.append(cell(r.get(ratio_name("makespan_s", baseline)), "{:.3f}x"))
+        cells += [cell(r[k], "{:.1f}") for k in extra]
         share = r.get("scoring_share")
         cells.append(cell(100 * share if share is not None else None, "{:.2f}"))
         lines.append(cells)

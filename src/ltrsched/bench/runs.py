@@ -9,36 +9,55 @@ from typing import Any
 from ltrsched.bench.workload import BenchRequest
 from ltrsched.errors import UserError
 from ltrsched.metrics import RequestRecord
-
-# Keys the plugin reads from a request's vllm_xargs / SamplingParams.extra_args.
-TRUE_LEN_KEY = "ltrsched_true_output_len"  # oracle policies: the replayed length
+from ltrsched.policies import PolicyConfig
+from ltrsched.vllm.xargs import TRUE_LEN_KEY
 
 
 @dataclass(slots=True)
 class PolicyRun:
     name: str  # label in tables and file names
-    policy: str  # ltrsched policy name, or "vllm" for vLLM's own scheduler (no plugin)
-    extra: dict[str, Any] = field(default_factory=dict)  # more keys of the plugin's "ltrsched" config
-    needs_true_length: bool = False  # send each request's true length (oracles)
-    client_priority: str = ""  # "true-len" or "ranker": the client sends vLLM `priority` (no plugin, "vllm" only)
+    core: PolicyConfig | None  # the plugin's policy; None = vLLM's own scheduler (no plugin)
+    client_priority: str = ""  # "true-len" or "ranker": the client sends vLLM `priority` (no plugin only)
+    extra: dict[str, Any] = field(default_factory=dict)  # more plugin keys (step_log, ranker, ...)
+
+    @property
+    def needs_true_length(self) -> bool:
+        """Send each request's replayed length (oracle policies say so on their class)."""
+        return self.core is not None and self.core.policy_class.needs_true_length
+
+    @property
+    def reads_score(self) -> bool:
+        """Does this run need the ranker (in the engine, or in the client for priority-only mode)?"""
+        return (self.core is not None and self.core.policy_class.reads_score) or self.client_priority == "ranker"
+
+    def plugin_block(self) -> dict[str, Any]:
+        """The plugin's whole ``ltrsched`` config block for this run, defaults filled in (what is recorded)."""
+        from ltrsched.vllm.config import PluginConfig, parse_config
+
+        if self.core is None:
+            raise UserError(f"run {self.name!r} uses vLLM's own scheduler; it has no plugin config")
+        block = {**self.core.to_mapping(), **self.extra}
+        parse_config({"ltrsched": block})  # fail now, naming a bad key
+        return {**PluginConfig(core=self.core).to_block(), **self.extra}
 
 
-POLICY_RUNS: dict[str, PolicyRun] = {
-    run.name: run
-    for run in (
-        # Starvation prevention (the plugin's default, 200/10) only where the paper used it: its ranking policy.
-        # FCFS cannot starve anyone, and the oracles are the pure SJF/SRTF references (as in the simulator).
-        PolicyRun("fcfs", "fcfs", {"starvation_threshold": 0}),
-        PolicyRun("ltr", "ltr"),
-        PolicyRun("ltr-nostarve", "ltr", {"starvation_threshold": 0}),
-        PolicyRun("srtf-oracle", "srtf-oracle", {"starvation_threshold": 0}, needs_true_length=True),
-        PolicyRun("sjf-oracle", "sjf-oracle", {"starvation_threshold": 0}, needs_true_length=True),
-        PolicyRun("vllm", "vllm"),
-        # Priority-only mode (../shared/vllm.md §4): vLLM's own priority scheduler, the client ranks.
-        PolicyRun("vllm-prio-ltr", "vllm", client_priority="ranker"),
-        PolicyRun("vllm-prio-oracle", "vllm", client_priority="true-len"),
-    )
-}
+def _runs(*runs: PolicyRun) -> dict[str, PolicyRun]:
+    return {run.name: run for run in runs}
+
+
+# Named runs; any other --policies entry is a policy spec (``name[:key=value...]``) run with the plugin. Each
+# policy's starvation default is its class's (on for ltr only), as in the simulator.
+POLICY_RUNS: dict[str, PolicyRun] = _runs(
+    PolicyRun("fcfs", PolicyConfig.parse("fcfs")),
+    PolicyRun("ltr", PolicyConfig.parse("ltr")),
+    PolicyRun("ltr-nostarve", PolicyConfig.parse("ltr:starvation_threshold=0")),
+    PolicyRun("srtf-oracle", PolicyConfig.parse("srtf-oracle")),
+    PolicyRun("sjf-oracle", PolicyConfig.parse("sjf-oracle")),
+    PolicyRun("vllm", None),
+    # Priority-only mode: vLLM's own priority scheduler, the client ranks (no plugin installed).
+    PolicyRun("vllm-prio-ltr", None, client_priority="ranker"),
+    PolicyRun("vllm-prio-oracle", None, client_priority="true-len"),
+)
 
 
 # Without the plugin, the same comparison in priority-only mode (vLLM's own scheduler and priority queue).
@@ -57,10 +76,14 @@ def plugin_available() -> bool:
 
 
 def policy_run(name: str) -> PolicyRun:
-    try:
+    """A named run, or a plugin run of the policy spec ``name`` (e.g. ``ltr:starvation_threshold=0``)."""
+    if name in POLICY_RUNS:
         return POLICY_RUNS[name]
-    except KeyError:
-        raise UserError(f"unknown --policies entry {name!r}; known: {', '.join(POLICY_RUNS)}") from None
+    try:
+        return PolicyRun(name, PolicyConfig.parse(name))
+    except UserError as exc:
+        raise UserError(f"--policies entry {name!r} is neither a named run ({', '.join(POLICY_RUNS)}) nor a "
+                        f"policy spec: {exc}") from None
 
 
 def sampling_extra_args(run: PolicyRun, req: BenchRequest) -> dict[str, Any] | None:

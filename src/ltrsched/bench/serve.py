@@ -12,6 +12,7 @@ from ltrsched.bench import report
 from ltrsched.bench.runs import PolicyRun, RunResult, policy_run
 from ltrsched.bench.workload import WORKLOADS, BenchRequest, burst, load_prompts, poisson, total_tokens
 from ltrsched.errors import UserError
+from ltrsched.report import add_ratios
 from ltrsched.vllm.server import EngineConfig, ServeConfig
 
 
@@ -21,7 +22,8 @@ class BenchServeConfig(EngineConfig):
     num_requests: int = field(default=200, metadata={"help": "ShareGPT first-turn prompts (test split)"})
     rates: list[float] = field(default_factory=list, metadata={"help": "Poisson arrival rates, req/s"})
     policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"],
-                                metadata={"help": "names from ltrsched.bench.runs.POLICY_RUNS: fcfs, ltr, "
+                                metadata={"help": "named runs (fcfs, ltr, ltr-nostarve, srtf-oracle, vllm, "
+                                                  "vllm-prio-ltr, ...) or policy specs name[:key=value...], e.g. "
                                                   "ltr-nostarve, srtf-oracle, vllm, vllm-prio-ltr, ..."})
     backend: str = field(default="offline", metadata={"help": "offline (LLMEngine.step) or openai (HTTP streaming)"})
     url: str = field(default="", metadata={"help": "openai: an existing server (one policy); else one is started"})
@@ -51,7 +53,7 @@ def check(cfg: BenchServeConfig) -> list[PolicyRun]:
 
 def with_step_log(cfg: BenchServeConfig, run: PolicyRun, out_dir: Path, tag: str) -> PolicyRun:
     """The plugin's per-step log (batch composition, step time) for this run, when asked and the plugin runs."""
-    if not cfg.step_log or run.policy == "vllm":
+    if not cfg.step_log or run.core is None:
         return run
     out_dir.mkdir(parents=True, exist_ok=True)
     path = (out_dir / f"{tag}-{run.name}-steps.jsonl").resolve()
@@ -68,9 +70,11 @@ def run_policy(cfg: BenchServeConfig, run: PolicyRun, requests: list[BenchReques
 
     if cfg.url:
         return run_openai(cfg.url, _served_name(cfg.url), requests, run, progress=progress)
-    extra = json.dumps(run.extra)
-    policy = "vllm-priority" if run.client_priority else run.policy
-    scfg = ServeConfig(**{**_engine_fields(cfg), "port": cfg.port, "policy": policy, "ltrsched_config": extra})
+    if run.core is None:
+        policy, block = ("vllm-priority" if run.client_priority else "vllm"), "{}"
+    else:
+        policy, block = run.core.policy, json.dumps(run.plugin_block())
+    scfg = ServeConfig(**{**_engine_fields(cfg), "port": cfg.port, "policy": policy, "ltrsched_config": block})
     with Server(scfg) as server:
         return run_openai(server.url, server.model_name, requests, run, progress=progress)
 
@@ -86,15 +90,8 @@ def _served_name(url: str) -> str:
         return str(json.load(resp)["data"][0]["id"])
 
 
-def plugin_config(run: PolicyRun) -> dict[str, Any]:
-    """The plugin's whole config for ``run``, defaults filled in: what ``bench calibrate`` replays."""
-    from ltrsched.vllm.config import PluginConfig
-
-    return {**asdict(PluginConfig(policy=run.policy)), **run.extra}
-
-
 def needs_ranker(runs: list[PolicyRun]) -> bool:
-    return any(r.policy == "ltr" or r.client_priority == "ranker" for r in runs)
+    return any(run.reads_score for run in runs)
 
 
 def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -109,14 +106,14 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
     patterns: list[tuple[str, float | None]] = (
         [(f"poisson-{r:g}", r) for r in cfg.rates] if cfg.workload == "poisson" else [(cfg.workload, None)])
     doc: dict[str, Any] = {"config": asdict(cfg), "num_output_tokens": total_tokens(base), "patterns": {},
-                           "plugin_configs": {run.name: plugin_config(run) for run in runs if run.policy != "vllm"}}
+                           "plugin_configs": {run.name: run.plugin_block() for run in runs if run.core is not None}}
     rows_by_rate: dict[float, list[dict[str, Any]]] = {}
     log = sys.stderr if as_json else sys.stdout
     for tag, rate in patterns:
         requests = poisson(base, rate, seed=cfg.seed) if rate is not None else burst(base)
         results = [run_policy(cfg, with_step_log(cfg, run, out_dir, tag), requests, progress) for run in runs]
         rows = [report.summarize_run(r, cfg.k, cfg.time_limit_s) for r in results]
-        report.add_ratios(rows)
+        add_ratios(rows)
         title = (f"{tag}: {len(requests)} requests, {total_tokens(requests)} output tokens, "
                  f"max_num_seqs {cfg.max_num_seqs}, backend {cfg.backend}")
         print(report.format_table(rows, title), file=log)

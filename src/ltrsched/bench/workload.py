@@ -54,13 +54,10 @@ def burst(requests: list[BenchRequest]) -> list[BenchRequest]:
 
 
 def poisson(requests: list[BenchRequest], rate: float, seed: int = 0, cv: float = 1.0) -> list[BenchRequest]:
-    """Arrivals at ``rate`` req/s; cv = 1 is Poisson, cv > 1 Gamma (burstier), same mean rate."""
-    if rate <= 0:
-        raise UserError(f"arrival rate must be > 0 req/s, got {rate}")
-    rng = np.random.default_rng(seed)
-    shape = 1.0 / (cv * cv)
-    gaps = rng.gamma(shape, 1.0 / (rate * shape), size=len(requests))
-    times = np.cumsum(gaps) - gaps[0]  # the first request arrives at t = 0
+    """Arrivals at ``rate`` req/s (``ltrsched.arrivals``: the simulator's generator, so one seed, one timeline)."""
+    from ltrsched.arrivals import arrival_times
+
+    times = arrival_times(len(requests), rate, cv, seed)
     return [replace(r, arrival_s=float(t)) for r, t in zip(requests, times, strict=True)]
 
 

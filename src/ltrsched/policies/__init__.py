@@ -1,6 +1,7 @@
 """Scheduling policies: one small module each, looked up by name.
 
-``make_policy("ltr", ...)`` is what the simulator, the vLLM plugin and the CLI all call.
+``PolicyConfig`` (a policy with the core's starvation and hysteresis settings) is what the simulator, the vLLM
+plugin and the benchmarks all build; ``make_policy("ltr", ...)`` builds the bare policy object.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 # Importing the modules registers the policies.
 from ltrsched.policies import approx_sjf, classification, fcfs, ltr, mlfq, oracle, po  # noqa: F401
 from ltrsched.policies.base import Policy, SortKey, pick_victim, should_displace, sort_key
+from ltrsched.policies.config import PolicyConfig
 from ltrsched.policies.ranked import RankedRequests, StarvationConfig
 from ltrsched.policies.registry import POLICIES
 
@@ -26,6 +28,7 @@ def make_policy(name: str, **params: Any) -> Policy:
 __all__ = [
     "POLICIES",
     "Policy",
+    "PolicyConfig",
     "RankedRequests",
     "SortKey",
     "StarvationConfig",

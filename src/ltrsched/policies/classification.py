@@ -18,6 +18,7 @@ class Classification(Policy):
     """
 
     name: ClassVar[str] = "classification"
+    reads_score: ClassVar[bool] = True
 
     def rank(self, req: Request) -> float:
         return -float(math.floor(req.score))

@@ -13,11 +13,13 @@ from ltrsched.request import Request
 class LTR(Policy):
     """Learning to rank: highest ranker score (shortest predicted output) first, preemptive.
 
-    The score is computed once, at arrival. Starvation prevention is the host's ``StarvationConfig``
-    (threshold 200 steps, quantum 10 in the paper); it applies to any policy but is on for this one by default.
+    The score is computed once, at arrival. Starvation prevention (Algorithm 1; threshold 200 steps, quantum 10
+    in the paper) applies to any policy through the host's config, and is on for this one by default.
     """
 
     name: ClassVar[str] = "ltr"
+    reads_score: ClassVar[bool] = True
+    starvation_threshold: ClassVar[int] = 200  # the paper's setting (steps)
 
     def rank(self, req: Request) -> float:
         return -req.score

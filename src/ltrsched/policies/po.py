@@ -20,7 +20,11 @@ class PerceptionOnly(Policy):
 
     name: ClassVar[str] = "po"
     dynamic_rank: ClassVar[bool] = True
+    reads_score: ClassVar[bool] = True
     perception_tokens: int = 15  # output tokens spent stating the length (the paper's half of 30)
+
+    def extra_output_tokens(self) -> int:
+        return self.perception_tokens
 
     def rank(self, req: Request) -> float:
         if req.num_output_tokens < self.perception_tokens:

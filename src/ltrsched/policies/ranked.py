@@ -17,9 +17,9 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ltrsched.policies.base import Policy, SortKey, should_displace, sort_key, unpromoted_key
+from ltrsched.policies.base import Policy, SortKey, should_displace, sort_key
 from ltrsched.request import Request
 
 
@@ -71,15 +71,34 @@ class RankedRequests:
         self._all_ran_step = -1
         self._running_since: dict[str, int] = {}  # request_id -> step it (last) started running
         self._num_promoted_running = 0  # running entries whose key is a promoted one
+        self._progress_checked = False  # has the first arrival shown that the rank ignores progress (or may read it)?
 
     # -- membership ---------------------------------------------------------------------------------
     def add(self, req: Request) -> None:
         """A new arrival joins the waiting queue; its starvation clock starts now."""
         if req.request_id in self._seq_of:
             raise ValueError(f"request {req.request_id!r} was already added")
+        if not self._progress_checked:
+            self._check_progress_declared(req)
         self._seq_of[req.request_id] = next(self._seq)
         req.last_scheduled_step = self.step
         self._push_waiting(req)
+
+    def _check_progress_declared(self, req: Request) -> None:
+        """Refuse a policy whose rank reads a request's progress without declaring ``dynamic_rank``.
+
+        Hosts sync progress (``num_output_tokens``, ``num_computed_tokens``) and re-rank only for dynamic-rank
+        policies, so an undeclared reader would rank by stale numbers. Checked once, on the first arrival.
+        """
+        self._progress_checked = True
+        if self.policy.dynamic_rank:
+            return
+        moved = replace(req, num_output_tokens=req.num_output_tokens + 7,
+                        num_computed_tokens=req.num_computed_tokens + 7)
+        before, after = self.policy.rank(req), self.policy.rank(moved)
+        if before != after and not (before != before and after != after):  # NaN == NaN here
+            raise ValueError(f"policy {self.policy.name!r}: its rank changes with a request's progress "
+                             "(num_output_tokens), so its class must set dynamic_rank = True")
 
     def key(self, req: Request) -> SortKey:
         return sort_key(self.policy, req, self._seq_of[req.request_id])
@@ -90,7 +109,7 @@ class RankedRequests:
         self._waiting_live[req.request_id] = push_no
         heapq.heappush(self._waiting, (key, push_no, req))
         if self.starvation is not None:
-            heapq.heappush(self._idle, (req.last_scheduled_step, key[4], req))
+            heapq.heappush(self._idle, (req.last_scheduled_step, key.seq, req))
 
     def _clean_top(self) -> None:
         heap, live = self._waiting, self._waiting_live
@@ -116,7 +135,7 @@ class RankedRequests:
         key = self.key(req)
         self._running_key[req.request_id] = key
         self._running_since[req.request_id] = self.step
-        self._num_promoted_running += key[1] == 0
+        self._num_promoted_running += key.promoted
         _insort(self._running, (key, req))
         self.running_version += 1
 
@@ -135,7 +154,7 @@ class RankedRequests:
         req.last_scheduled_step = self._last_scheduled(req)  # the waiting side reads the field itself
         key = self._running_key.pop(req.request_id)
         del self._running_since[req.request_id]
-        self._num_promoted_running -= key[1] == 0
+        self._num_promoted_running -= key.promoted
         idx = _bisect(self._running, key)
         assert self._running[idx][1] is req, "running list out of order"
         del self._running[idx]
@@ -200,10 +219,13 @@ class RankedRequests:
         self.num_promotions += 1
 
     def victims(self, max_num_seqs: int) -> list[Request]:
-        """Running requests to preempt so that better waiting ones get a slot, worst first.
+        """Running requests a host should preempt so that better waiting ones get a slot, worst first.
 
+        Looks only, moves nothing: the host preempts each victim itself (``preempt``) or may ignore them; the
+        waiting heap is restored as it was (stale entries at its top may be dropped, which changes no order).
         Free slots are filled first; after that each next-best waiting request evicts the worst remaining
-        running one while ``should_displace`` says so. Only preemptive policies evict.
+        running one while ``should_displace`` says so. Only preemptive policies evict, and a promoted request
+        evicts on its rank alone unless promotions may evict (``StarvationConfig.preempt``).
         """
         if not self.policy.preemptive:
             return []
@@ -222,8 +244,8 @@ class RankedRequests:
                 free -= 1
                 continue
             key = entry[0]
-            if key[1] == 0 and not promotion_preempts:  # promoted: first in line, but evicts on rank alone
-                key = unpromoted_key(self.policy, entry[2], key[4])
+            if key.promoted and not promotion_preempts:  # first in line for a free slot, but evicts on rank alone
+                key = key.as_unpromoted()
             if worst < 0 or not should_displace(key, self._running[worst][0], self.displace_margin):
                 break
             victims.append(self._running[worst][1])
@@ -233,17 +255,30 @@ class RankedRequests:
         return victims
 
     def end_step(self, num_scheduled_tokens: Mapping[str, int], step_time_s: float = 0.0) -> None:
-        """Account a finished step: ``num_scheduled_tokens`` maps request_id -> tokens it got."""
-        starv = self.starvation
+        """Account a finished step: ``num_scheduled_tokens`` maps request_id -> tokens it got this step."""
+        if self._no_key_can_change(num_scheduled_tokens):
+            self._all_ran_step = self.step
+        elif self._account_running(num_scheduled_tokens, step_time_s):
+            self._running.sort(key=_entry_key)
+            self.running_version += 1
+        self.step += 1
+
+    def _no_key_can_change(self, num_scheduled_tokens: Mapping[str, int]) -> bool:
+        """The common step: every running request got tokens, and none of their keys can change.
+
+        Then nothing is written per request: the step is recorded once (``_all_ran_step``) and a running
+        request's last scheduled step is read through ``_last_scheduled``. The membership test is a C-level
+        comparison of dict views, so the step costs O(1) Python work at 256 running.
+        """
+        return (not self.policy.dynamic_rank and not self._calls_on_scheduled and not self._num_promoted_running
+                and num_scheduled_tokens.keys() >= self._running_key.keys())
+
+    def _account_running(self, num_scheduled_tokens: Mapping[str, int], step_time_s: float) -> bool:
+        """Per running request: its starvation clock, the policy's hook, its quantum and, where it can have
+        changed, its key; a request left out of the batch too long is promoted. Returns whether a key changed."""
+        step, get, starv = self.step, num_scheduled_tokens.get, self.starvation
         rekey = self.policy.dynamic_rank
         on_scheduled = self.policy.on_scheduled if self._calls_on_scheduled else None
-        step = self.step
-        if (not rekey and on_scheduled is None and not self._num_promoted_running
-                and num_scheduled_tokens.keys() >= self._running_key.keys()):
-            self._all_ran_step = step  # every running request got tokens; no key can change (C-level check)
-            self.step += 1
-            return
-        get = num_scheduled_tokens.get
         changed = False
         for i, (key, req) in enumerate(self._running):
             num_new = get(req.request_id, 0)
@@ -253,26 +288,28 @@ class RankedRequests:
                     on_scheduled(req, num_new, step_time_s)
                 if req.quantum_left > 0:
                     req.quantum_left -= 1
-                elif not rekey:  # the common case: nothing about this request's key can have changed
-                    continue
-                if rekey or (req.quantum_left == 0 and key[1] == 0):
-                    new_key = self.key(req)
-                    if new_key != key:
-                        self._running[i] = (new_key, req)
-                        self._running_key[req.request_id] = new_key
-                        self._num_promoted_running += (new_key[1] == 0) - (key[1] == 0)
-                        changed = True
+                    if rekey or req.quantum_left == 0:  # the promotion may just have ended
+                        changed |= self._rekey_running(i, key, req)
+                elif rekey:
+                    changed |= self._rekey_running(i, key, req)
             elif starv is not None and step - self._last_scheduled(req) >= starv.threshold:
                 self._promote(req)  # running but left out of the batch (token budget) for too long
-                new_key = self.key(req)
-                self._running[i] = (new_key, req)
-                self._running_key[req.request_id] = new_key
-                self._num_promoted_running += (new_key[1] == 0) - (key[1] == 0)
-                changed = True
-        if changed:
-            self._running.sort(key=lambda entry: entry[0])
-            self.running_version += 1
-        self.step += 1
+                changed |= self._rekey_running(i, key, req)
+        return changed
+
+    def _rekey_running(self, index: int, key: SortKey, req: Request) -> bool:
+        """Recompute the key of the running entry at ``index``; returns whether it changed (list not re-sorted)."""
+        new_key = self.key(req)
+        if new_key == key:
+            return False
+        self._running[index] = (new_key, req)
+        self._running_key[req.request_id] = new_key
+        self._num_promoted_running += new_key.promoted - key.promoted
+        return True
+
+
+def _entry_key(entry: tuple[SortKey, Request]) -> SortKey:
+    return entry[0]
 
 
 def _bisect(entries: list[tuple[SortKey, Request]], key: SortKey) -> int:

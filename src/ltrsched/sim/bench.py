@@ -16,17 +16,18 @@ import statistics
 import time
 from typing import Any
 
-from ltrsched.policies import RankedRequests, StarvationConfig, make_policy
+from ltrsched.policies import PolicyConfig, make_policy
+from ltrsched.report import ratio_name
 from ltrsched.request import Request, Status
 from ltrsched.sim.engine import EngineConfig
-from ltrsched.sim.report import add_ratios, markdown_table
+from ltrsched.sim.report import markdown_table
 from ltrsched.sim.run import SimulateConfig, run_config
 
 
 def micro(num_running: int = 256, num_waiting: int = 10_000, num_steps: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Per-step time of the LTR decision with starvation prevention on, and of a full re-sort for comparison."""
     rng = random.Random(seed)
-    ranked = RankedRequests(make_policy("ltr"), StarvationConfig(200, 10))
+    ranked = PolicyConfig.parse("ltr").build()  # starvation prevention on: 200 steps, quantum 10
     reqs = [Request(f"r{i}", 0.0, 100, 100, score=rng.random()) for i in range(num_running + num_waiting)]
     for r in reqs:
         ranked.add(r)
@@ -84,7 +85,7 @@ def tau_sweep(plot: str | None = None, taus: tuple[float, ...] = (0.0, 0.2, 0.4,
             fcfs = doc["results"][0]["mean_per_token_latency"]
         ltr = doc["results"][-1]["mean_per_token_latency"]
         rows.append({"scores": f"tau:{tau}", "kendall_tau": doc["kendall_tau"], "mean_per_token_latency": ltr,
-                     "fcfs_ratio": fcfs / ltr, "fcfs_mean_per_token_latency": fcfs})
+                     ratio_name("mean_per_token_latency"): fcfs / ltr, "fcfs_mean_per_token_latency": fcfs})
     if plot:
         from ltrsched.sim.plots import plot_tau_sweep
 
@@ -93,65 +94,75 @@ def tau_sweep(plot: str | None = None, taus: tuple[float, ...] = (0.0, 0.2, 0.4,
     return rows
 
 
+def _burst(scores: str, plot: str | None) -> tuple[Any, str]:
+    pol = ["fcfs", "ltr:starvation_threshold=0", "ltr", "ltr:starvation_preempts=true",
+           "mlfq:base_quantum_s=0.03:growth=10", "po", "srtf-oracle"]
+    doc = run_config(SimulateConfig(workload="burst", num_requests=2000, policies=pol, scores=scores),
+                     EngineConfig(), progress=False)
+    rows = {r["policy"]: r for r in doc["results"]}
+    fcfs, ltr, srtf = (rows[p]["mean_per_token_latency"] for p in ("fcfs", "ltr:starvation_threshold=0",
+                                                                     "srtf-oracle"))
+    doc["oracle_gain_captured"] = (fcfs - ltr) / (fcfs - srtf)
+    return doc, (_section("Burst of 2,000 ShareGPT requests, Llama-3-8B/A100",
+                          f"ltrsched simulate --workload burst --num-requests 2000 --scores {scores} "
+                          f"--policies {','.join(pol)}", doc)
+                 + f"\nLTR (no starvation prevention) captures {doc['oracle_gain_captured']:.0%} of the "
+                   "SRTF-oracle gain.\n")
+
+
+def _synthetic(scores: str, plot: str | None) -> tuple[Any, str]:
+    pol = ["fcfs", "ltr:starvation_threshold=0", "srtf-oracle"]
+    doc = run_config(SimulateConfig(workload="synthetic", num_requests=10000, policies=pol, scores=scores),
+                     EngineConfig(), progress=False)
+    return doc, _section("Synthetic data: first 1,000 of 10,000, finished in 300 s",
+                         f"ltrsched simulate --workload synthetic --num-requests 10000 --scores {scores} "
+                         f"--policies {','.join(pol)}", doc)
+
+
+def _starvation(scores: str, plot: str | None) -> tuple[Any, str]:
+    pol = ["fcfs", "ltr:starvation_threshold=0", "ltr", "ltr:starvation_preempts=true"]
+    doc = run_config(SimulateConfig(workload="poisson", num_requests=2000, rates=[16.0, 24.0, 32.0],
+                                    cost="llama3-70b-a100-tp8", policies=pol, scores=scores),
+                     EngineConfig(), progress=False)
+    return doc, _section("Starvation prevention: Poisson arrivals, 2,000 ShareGPT requests, Llama-3-70B/TP8 "
+                         "(the paper's fairness setup)",
+                         f"ltrsched simulate --workload poisson --num-requests 2000 --rates 16,24,32 "
+                         f"--cost llama3-70b-a100-tp8 --scores {scores} --policies {','.join(pol)}", doc)
+
+
+def _tau(scores: str, plot: str | None) -> tuple[Any, str]:
+    rows = tau_sweep(plot)
+    key = ratio_name("mean_per_token_latency")
+    return rows, ("### Kendall tau vs latency (burst of 2,000 ShareGPT, `ltr` without starvation prevention)\n"
+                  "`ltrsched bench sim --only tau --plot docs/sim-tau.png`\n\n| scores | tau | mean s/tok | "
+                  "FCFS / this |\n|---|---|---|---|\n"
+                  + "\n".join(f"| {r['scores']} | {r['kendall_tau']:.2f} | {r['mean_per_token_latency']:.3f} | "
+                              f"{r[key]:.2f}x |" for r in rows) + "\n")
+
+
+def _micro(scores: str, plot: str | None) -> tuple[Any, str]:
+    m = micro()
+    return m, ("### Policy decision per step (256 running + 10,000 waiting, LTR, starvation on)\n"
+               "`ltrsched bench sim --micro`\n\n"
+               f"mean {m['mean_step_us']:.1f} us, median {m['median_step_us']:.1f} us, p99 "
+               f"{m['p99_step_us']:.1f} us, max {m['max_step_us']:.0f} us per step over {m['num_steps']} "
+               f"steps ({m['num_promotions']} promotions, {m['num_preempted']} preemptions) for "
+               f"begin_step + victims + admission; end_step (accounting for 256 scheduled) adds "
+               f"{m['median_end_step_us']:.0f} us median. Re-sorting all requests instead costs "
+               f"{m['full_sort_step_us']:.0f} us per step.\n")
+
+
+# name -> section; ``tau`` (nine burst runs) runs only when named.
+SECTIONS = {"burst": _burst, "synthetic": _synthetic, "starvation": _starvation, "tau": _tau, "micro": _micro}
+
+
 def run_bench(only: set[str], scores: str = "ranker", plot: str | None = None) -> dict[str, Any]:
+    """The sections named in ``only`` (all but ``tau`` when empty), each a JSON part and a Markdown section."""
     out: dict[str, Any] = {}
     parts: list[str] = []
-
-    def want(name: str) -> bool:
-        return not only or name in only
-
-    if want("burst"):
-        pol = ["fcfs", "ltr:starvation_threshold=0", "ltr", "ltr:starvation_preempts=true",
-               "mlfq:base_quantum_s=0.03:growth=10", "po", "srtf-oracle"]
-        doc = run_config(SimulateConfig(workload="burst", num_requests=2000, policies=pol, scores=scores),
-                         EngineConfig(), progress=False)
-        rows = {r["policy"]: r for r in doc["results"]}
-        fcfs, ltr, srtf = (rows[p]["mean_per_token_latency"] for p in ("fcfs", "ltr:starvation_threshold=0",
-                                                                         "srtf-oracle"))
-        doc["oracle_gain_captured"] = (fcfs - ltr) / (fcfs - srtf)
-        out["burst"] = doc
-        parts.append(_section("Burst of 2,000 ShareGPT requests, Llama-3-8B/A100",
-                              f"ltrsched simulate --workload burst --num-requests 2000 --scores {scores} "
-                              f"--policies {','.join(pol)}", doc)
-                     + f"\nLTR (no starvation prevention) captures {doc['oracle_gain_captured']:.0%} of the "
-                       "SRTF-oracle gain.\n")
-    if want("synthetic"):
-        pol = ["fcfs", "ltr:starvation_threshold=0", "srtf-oracle"]
-        doc = run_config(SimulateConfig(workload="synthetic", num_requests=10000, policies=pol, scores=scores),
-                         EngineConfig(), progress=False)
-        out["synthetic"] = doc
-        parts.append(_section("Synthetic data: first 1,000 of 10,000, finished in 300 s",
-                              f"ltrsched simulate --workload synthetic --num-requests 10000 --scores {scores} "
-                              f"--policies {','.join(pol)}", doc))
-    if want("starvation"):
-        pol = ["fcfs", "ltr:starvation_threshold=0", "ltr", "ltr:starvation_preempts=true"]
-        doc = run_config(SimulateConfig(workload="poisson", num_requests=2000, rates=[16.0, 24.0, 32.0],
-                                        cost="llama3-70b-a100-tp8", policies=pol, scores=scores),
-                         EngineConfig(), progress=False)
-        add_ratios(doc["results"])
-        out["starvation"] = doc
-        parts.append(_section("Starvation prevention: Poisson arrivals, 2,000 ShareGPT requests, Llama-3-70B/TP8 "
-                              "(the paper's fairness setup)",
-                              f"ltrsched simulate --workload poisson --num-requests 2000 --rates 16,24,32 "
-                              f"--cost llama3-70b-a100-tp8 "
-                              f"--scores {scores} --policies {','.join(pol)}", doc))
-    if "tau" in only:  # only when asked: nine burst runs
-        out["tau"] = tau_sweep(plot)
-        parts.append("### Kendall tau vs latency (burst of 2,000 ShareGPT, `ltr` without starvation prevention)\n"
-                     "`ltrsched bench sim --only tau --plot docs/sim-tau.png`\n\n| scores | tau | mean s/tok | "
-                     "FCFS / this |\n|---|---|---|---|\n"
-                     + "\n".join(f"| {r['scores']} | {r['kendall_tau']:.2f} | {r['mean_per_token_latency']:.3f} | "
-                                 f"{r['fcfs_ratio']:.2f}x |" for r in out["tau"]) + "\n")
-    if want("micro"):
-        m = micro()
-        out["micro"] = m
-        parts.append("### Policy decision per step (256 running + 10,000 waiting, LTR, starvation on)\n"
-                     "`ltrsched bench sim --micro`\n\n"
-                     f"mean {m['mean_step_us']:.1f} us, median {m['median_step_us']:.1f} us, p99 "
-                     f"{m['p99_step_us']:.1f} us, max {m['max_step_us']:.0f} us per step over {m['num_steps']} "
-                     f"steps ({m['num_promotions']} promotions, {m['num_preempted']} preemptions) for "
-                     f"begin_step + victims + admission; end_step (accounting for 256 scheduled) adds "
-                     f"{m['median_end_step_us']:.0f} us median. Re-sorting all requests instead costs "
-                     f"{m['full_sort_step_us']:.0f} us per step.\n")
+    for name, section in SECTIONS.items():
+        if name in only or (not only and name != "tau"):
+            out[name], text = section(scores, plot)
+            parts.append(text)
     out["markdown"] = "\n".join(parts)
     return out

@@ -17,6 +17,7 @@ from ltrsched.policies import RankedRequests, pick_victim
 from ltrsched.request import Request, Status
 from ltrsched.sim.blocks import BlockPool, blocks_for
 from ltrsched.sim.cost import CostModel
+from ltrsched.steplog import StepRecord
 
 PREEMPTION_MODES = ("swap", "recompute")
 
@@ -37,23 +38,6 @@ class EngineConfig:
             raise UserError(f"unknown preemption mode {self.preemption!r}; use one of {', '.join(PREEMPTION_MODES)}")
         if self.max_num_seqs <= 0 or self.max_num_batched_tokens <= 0 or self.block_size <= 0:
             raise UserError("max_num_seqs, max_num_batched_tokens and block_size must be positive")
-
-
-@dataclass(slots=True)
-class StepStats:
-    """What one step did (the engine's step log; same fields as ``ltrsched.steplog.StepRecord``)."""
-
-    step: int  # step index
-    start_s: float  # simulated s when the step began
-    duration_s: float  # simulated s the step took
-    num_prefill_tokens: int  # prompt or recompute tokens computed
-    num_decode_tokens: int  # one per decoding request
-    num_scheduled_seqs: int  # requests that got tokens
-    num_kv_tokens: int  # tokens already in KV for the scheduled requests (attention reads)
-    num_running: int  # requests holding a batch slot after scheduling
-    num_waiting: int  # requests queued after scheduling
-    num_preempted: int  # preemptions while scheduling this step
-    num_swap_tokens: int = 0  # KV tokens moved to or from host memory this step
 
 
 @dataclass(slots=True)
@@ -92,7 +76,7 @@ class Engine:
         self._tracks: dict[str, _Track] = {}
         self._swapped: set[str] = set()  # preempted by swap: KV on the host, num_computed_tokens kept
         self._swap_tokens = 0  # KV tokens moved this step
-        self.on_step: Callable[[Engine, StepStats, dict[str, int]], None] | None = None  # test/trace hook
+        self.on_step: Callable[[Engine, StepRecord, dict[str, int]], None] | None = None  # test/trace hook
 
     # -- one step -----------------------------------------------------------------------------------
     def _preempt(self, req: Request) -> None:
@@ -162,7 +146,7 @@ class Engine:
             scheduled[rid] = n
             budget -= n
 
-    def step(self, requests: dict[str, Request], finished: list[RequestRecord]) -> StepStats:
+    def step(self, requests: dict[str, Request], finished: list[RequestRecord]) -> StepRecord:
         start = self.now
         self._swap_tokens = 0
         scheduled, num_preempted = self.schedule()
@@ -191,8 +175,10 @@ class Engine:
                 tr.last_token_time = end
                 if req.num_output_tokens >= req.max_tokens:
                     done.append(req)
-        stats = StepStats(self.step_index, start, dt, prefill, decode, len(scheduled), kv,
-                          self.ranked.num_running, self.ranked.num_waiting, num_preempted, self._swap_tokens)
+        stats = StepRecord(step=self.step_index, start_s=start, duration_s=dt, num_prefill_tokens=prefill,
+                           num_decode_tokens=decode, num_scheduled_seqs=len(scheduled), num_kv_tokens=kv,
+                           num_running=self.ranked.num_running, num_waiting=self.ranked.num_waiting,
+                           num_preempted=num_preempted, num_swap_tokens=self._swap_tokens)
         self.ranked.end_step(scheduled, dt)
         for req in done:
             self.ranked.finish(req)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Sequence
 from typing import Any
 
-from ltrsched.report import LATENCY_COLUMNS, cell, json_safe, ratio
+from ltrsched.report import LATENCY_COLUMNS, cell, json_safe, ratio_name
 from ltrsched.report import markdown_table as _table
 
-__all__ = ["COLUMNS", "add_ratios", "json_safe", "markdown_table", "ratio_key", "to_csv"]
+__all__ = ["COLUMNS", "json_safe", "markdown_table", "ratio_key", "to_csv"]
 
 # (metric key, column title, format), as ltrsched.report: a row shows what a reader compares first.
 COLUMNS = (*LATENCY_COLUMNS,
@@ -24,16 +23,6 @@ def ratio_key(rows: Sequence[dict[str, Any]]) -> str:
     return "time_to_k_finished_s" if rows and "time_to_k_finished_s" in rows[0] else "mean_per_token_latency"
 
 
-def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """``fcfs_ratio`` = FCFS's headline metric / this policy's (> 1: better than FCFS), per rate group."""
-    key = ratio_key(rows)
-    base: dict[Any, float] = {r.get("rate"): r[key] for r in rows if r["policy"] == "fcfs"}
-    for r in rows:
-        b = base.get(r.get("rate"))
-        value = ratio(b, r[key])
-        r["fcfs_ratio"] = None if math.isnan(value) else value
-
-
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """A GitHub table of the rows; columns for synthetic figures appear when present."""
     cols = list(COLUMNS)
@@ -41,13 +30,15 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         cols.insert(0, ("time_to_k_finished_s", "time to K s", "{:.1f}"))
     if rows and "finished_within_limit" in rows[0]:
         cols.insert(1, ("finished_within_limit", "done in limit", "{:.0f}"))
+    headline = ratio_key(rows)
     with_rate = any("rate" in r for r in rows)
     head = (["rate"] if with_rate else []) + ["policy"] + [c[1] for c in cols] + ["FCFS / this", "sim wall s"]
     lines = []
     for r in rows:
         cells = ([cell(r.get("rate"), "{:g}")] if with_rate else []) + [str(r["policy"])]
         cells += [cell(r.get(key), fmt) for key, _, fmt in cols]
-        cells += [cell(r.get("fcfs_ratio"), "{:.2f}x"), cell(r.get("wall_s"), "{:.2f}")]
+        vs_fcfs = r.get(ratio_name(headline, r.get("baseline", "fcfs")))
+        cells += [cell(vs_fcfs, "{:.2f}x"), cell(r.get("wall_s"), "{:.2f}")]
         lines.append(cells)
     return _table(head, lines)
 

@@ -1,9 +1,9 @@
 """Run one workload under several policies side by side and collect their figures.
 
-A policy spec is ``name[:key=value...]``: keys ``starvation_threshold`` (steps; 200 for ``ltr`` by default, 0 = off,
-the default for every other policy), ``quantum`` (10), ``starvation_preempts`` (true/false) and ``displace_margin``
-are the host's; any other key is the policy's own parameter (e.g. ``mlfq:base_quantum_s=0.03:growth=10``,
-``approx-sjf:fraction=0.3:region=head``).
+A policy is given as a ``PolicyConfig`` spec, ``name[:key=value...]``: keys ``starvation_threshold`` (steps; the
+policy's own default, 200 for ``ltr`` and 0 for the rest; 0 = off), ``quantum`` (10), ``starvation_preempts``
+(true/false) and ``displace_margin`` are the host's; any other key is the policy's own parameter (e.g.
+``mlfq:base_quantum_s=0.03:growth=10``, ``approx-sjf:fraction=0.3:region=head``).
 """
 
 from __future__ import annotations
@@ -15,55 +15,12 @@ from typing import Any
 import numpy as np
 
 from ltrsched.errors import UserError
-from ltrsched.metrics import finished_within, summarize, time_to_k_finished
-from ltrsched.policies import POLICIES, RankedRequests, StarvationConfig, make_policy
+from ltrsched.metrics import summarize, synthetic_figures
+from ltrsched.policies import PolicyConfig
 from ltrsched.request import Request
 from ltrsched.sim.cost import CostModel
 from ltrsched.sim.engine import Engine, EngineConfig, SimResult
 from ltrsched.sim.workload import WorkItem
-
-HOST_KEYS = ("starvation_threshold", "quantum", "starvation_preempts", "displace_margin")
-DEFAULT_STARVATION = {"ltr": 200}  # steps; the paper's setting for its ranking policy, off for the rest
-
-
-@dataclass(slots=True)
-class PolicySpec:
-    label: str  # the spec as written: the name reports use
-    name: str  # registered policy name
-    params: dict[str, Any] = field(default_factory=dict)  # the policy's own parameters
-    starvation_threshold: int = 0  # steps before promotion; 0 = off
-    quantum: int = 10  # scheduled steps a promotion lasts
-    starvation_preempts: bool = False  # may a promoted request evict a running one (True: the paper's fork)
-    displace_margin: float = 0.0  # rank units a waiting request must win by to evict a running one
-
-
-def _value(text: str) -> Any:
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def parse_policy(spec: str) -> PolicySpec:
-    name, *pairs = spec.strip().split(":")
-    if name not in POLICIES:
-        raise UserError(f"unknown policy {name!r} in {spec!r}; known: {', '.join(sorted(POLICIES.names()))}")
-    out = PolicySpec(spec.strip(), name, starvation_threshold=DEFAULT_STARVATION.get(name, 0))
-    for pair in pairs:
-        key, eq, value = pair.partition("=")
-        if not eq:
-            raise UserError(f"policy spec {spec!r}: {pair!r} is not key=value")
-        if key in HOST_KEYS:
-            setattr(out, key, type(getattr(out, key))(_value(value)))
-        else:
-            out.params[key] = _value(value)
-    try:
-        make_policy(name, **out.params)  # fail now, naming the bad parameter
-    except ValueError as exc:
-        raise UserError(f"policy spec {spec!r}: {exc}") from None
-    return out
 
 
 def build_requests(items: Sequence[WorkItem], scores: np.ndarray, extra_output: int = 0) -> list[Request]:
@@ -74,21 +31,19 @@ def build_requests(items: Sequence[WorkItem], scores: np.ndarray, extra_output: 
             for it, s in zip(items, scores, strict=True)]
 
 
-def simulate(spec: PolicySpec, items: Sequence[WorkItem], scores: np.ndarray, cost: CostModel,
+def simulate(spec: PolicyConfig, items: Sequence[WorkItem], scores: np.ndarray, cost: CostModel,
              config: EngineConfig, stop_after_finished: int = 0, time_limit_s: float = 0.0,
              progress: Callable[[int], None] | None = None, engine_hook: Callable[[Engine], None] | None = None,
              ) -> SimResult:
-    policy = make_policy(spec.name, **spec.params)
-    extra = int(getattr(policy, "perception_tokens", 0))
-    starvation = StarvationConfig(spec.starvation_threshold, spec.quantum, spec.starvation_preempts)
-    ranked = RankedRequests(policy, starvation, spec.displace_margin)
+    ranked = spec.build()
     engine = Engine(ranked, cost, config)
     if engine_hook is not None:
         engine_hook(engine)
-    return engine.run(build_requests(items, scores, extra), stop_after_finished, time_limit_s, progress)
+    requests = build_requests(items, scores, ranked.policy.extra_output_tokens())
+    return engine.run(requests, stop_after_finished, time_limit_s, progress)
 
 
-def figures(spec: PolicySpec, result: SimResult, stop_after_finished: int = 0,
+def figures(spec: PolicyConfig, result: SimResult, stop_after_finished: int = 0,
             time_limit_s: float = 0.0) -> dict[str, Any]:
     """One policy's row: ``policy`` plus summarize()'s plain names and the run's own counts."""
     row: dict[str, Any] = {"policy": spec.label}
@@ -98,10 +53,7 @@ def figures(spec: PolicySpec, result: SimResult, stop_after_finished: int = 0,
             "num_unfinished": result.num_unfinished}
     ptl = np.array([r.per_token_latency_s for r in result.records])
     row["per_token_latency_quantiles"] = (np.quantile(ptl, np.linspace(0, 1, 101)).tolist() if ptl.size else [])
-    if stop_after_finished:
-        row["time_to_k_finished_s"] = time_to_k_finished(result.records, stop_after_finished)
-    if time_limit_s:
-        row["finished_within_limit"] = finished_within(result.records, time_limit_s)
+    row |= synthetic_figures(result.records, stop_after_finished, time_limit_s)
     return row
 
 
@@ -154,13 +106,13 @@ def load_cost(name: str) -> CostModel:
 
 def run_config(cfg: SimulateConfig, engine_cfg: EngineConfig, progress: bool = True) -> dict[str, Any]:
     """Everything ``ltrsched simulate`` does, returning its JSON document."""
-    from ltrsched.sim.report import add_ratios
+    from ltrsched.report import add_ratios
     from ltrsched.sim.scores import kendall_tau, make_scores
     from ltrsched.sim.workload import load_items, with_arrivals
 
     if cfg.workload not in WORKLOADS:
         raise UserError(f"unknown --workload {cfg.workload!r}; use one of {', '.join(WORKLOADS)}")
-    specs = [parse_policy(p) for p in cfg.policies]
+    specs = [PolicyConfig.parse(p) for p in cfg.policies]
     if not specs:
         raise UserError("--policies is empty; name at least one, e.g. fcfs,ltr")
     cost = load_cost(cfg.cost)

@@ -162,21 +162,15 @@ def load_items(data: str, n: int, traces_dir: str | Path | None = None, seed: in
 
 def with_arrivals(items: Sequence[WorkItem], arrivals: str, rate: float = 0.0, cv: float = 1.0,
                   seed: int = 0) -> list[WorkItem]:
-    """Set arrival times: ``burst`` all at 0; ``poisson``/``gamma`` gaps Gamma(1/cv^2, cv^2/rate) (cv=1 is
-    Poisson), seeded as the paper's ``np.random.seed(0)``; ``trace`` keeps the items' own times."""
+    """Set arrival times: ``burst`` all at 0; ``poisson``/``gamma`` from ``ltrsched.arrivals.arrival_times``
+    (Gamma gaps, cv=1 is Poisson); ``trace`` keeps the items' own times."""
     if arrivals == "trace":
         return list(items)
     if arrivals == "burst":
         return [replace(it, arrival_time=0.0) for it in items]
     if arrivals in ("poisson", "gamma"):
-        if rate <= 0:
-            raise UserError(f"--rate must be > 0 for {arrivals} arrivals, got {rate}")
-        if cv <= 0:
-            raise UserError(f"--cv must be > 0, got {cv}")
-        if arrivals == "poisson":
-            cv = 1.0
-        rng = np.random.RandomState(seed)
-        gaps = rng.gamma(1.0 / cv**2, cv**2 / rate, size=len(items))
-        times = np.concatenate([[0.0], np.cumsum(gaps[:-1])]) if len(items) else np.array([])
+        from ltrsched.arrivals import arrival_times
+
+        times = arrival_times(len(items), rate, 1.0 if arrivals == "poisson" else cv, seed)
         return [replace(it, arrival_time=float(t)) for it, t in zip(items, times, strict=True)]
     raise UserError(f"unknown arrivals {arrivals!r}; use one of {', '.join(ARRIVALS)}")

@@ -28,6 +28,9 @@ class HarnessConfig:
     scheduling_policy: str = "priority"  # vLLM --scheduling-policy
     async_scheduling: bool = False  # vLLM's AsyncScheduler base (GPU default; forced off by the CPU platform)
     ltrsched: dict[str, Any] = field(default_factory=dict)  # the additional-config "ltrsched" block
+    # ``make_request(score=...)`` sends scores as a client would (vllm_xargs ltr_score); the harness stands in for
+    # an operator who trusts them, unless the block says otherwise.
+    trust_client_scores: bool = True
 
 
 def build_scheduler(cfg: HarnessConfig) -> Any:
@@ -48,7 +51,7 @@ def build_scheduler(cfg: HarnessConfig) -> Any:
                             skip_tokenizer_init=True)
     cache_cfg = CacheConfig(block_size=cfg.block_size, cache_dtype="auto", enable_prefix_caching=False)
     vllm_config = VllmConfig(scheduler_config=sched_cfg, model_config=model_cfg, cache_config=cache_cfg,
-                             additional_config={"ltrsched": dict(cfg.ltrsched)} if cfg.plugin else {})
+                             additional_config={"ltrsched": _block(cfg)} if cfg.plugin else {})
     kv_cfg = KVCacheConfig(num_blocks=cfg.num_blocks, kv_cache_tensors=[], kv_cache_groups=[
         KVCacheGroupSpec(["layer"], FullAttentionSpec(block_size=cfg.block_size, num_kv_heads=1, head_size=1,
                                                       dtype=torch.float32))])
@@ -69,6 +72,10 @@ def build_scheduler(cfg: HarnessConfig) -> Any:
 
         return AsyncScheduler(**kwargs)
     return Scheduler(**kwargs)
+
+
+def _block(cfg: HarnessConfig) -> dict[str, Any]:
+    return {"trust_client_scores": cfg.trust_client_scores, **cfg.ltrsched}
 
 
 def make_request(request_id: str, prompt_len: int, max_tokens: int, score: float | None = None,

@@ -14,7 +14,7 @@ from typing import Any
 from vllm.v1.core.sched.request_queue import RequestQueue
 
 from ltrsched.policies import RankedRequests
-from ltrsched.request import Request, Status
+from ltrsched.request import Request
 
 
 class RankedQueue(RequestQueue):
@@ -37,15 +37,18 @@ class RankedQueue(RequestQueue):
     def vllm_request(self, request_id: str) -> Any:
         return self.entries[request_id][0]
 
-    def mirror(self, request_id: str) -> Request | None:
-        entry = self.entries.get(request_id)
-        return entry[1] if entry is not None else None
+    def sync_progress(self, request_ids: Iterable[str]) -> None:
+        """Copy vLLM's progress into the mirrors of these requests (for policies whose rank reads it)."""
+        entries = self.entries
+        for rid in request_ids:
+            entry = entries.get(rid)
+            if entry is not None:
+                entry[1].num_output_tokens = entry[0].num_output_tokens
 
     def forget(self, request_id: str) -> None:
         """A finished or aborted request leaves the core."""
         entry = self.entries.pop(request_id, None)
         if entry is not None:
-            entry[1].status = Status.FINISHED
             self.ranked.finish(entry[1])
             return
         self.pending = [r for r in self.pending if r.request_id != request_id]
@@ -59,8 +62,6 @@ class RankedQueue(RequestQueue):
         mirror = entry[1]
         if self.ranked.is_running(mirror):
             self.ranked.preempt(mirror)
-            mirror.status = Status.PREEMPTED if request.num_preemptions else Status.WAITING
-            mirror.num_preemptions = request.num_preemptions
         elif not self.ranked.is_waiting(mirror):  # not expected: popped without being marked running
             self.ranked.start_running(mirror)
             self.ranked.preempt(mirror)
@@ -77,7 +78,6 @@ class RankedQueue(RequestQueue):
         mirror = self._top()
         self.ranked.pop_waiting()
         self.ranked.start_running(mirror)
-        mirror.status = Status.RUNNING
         return self.entries[mirror.request_id][0]
 
     def peek_request(self) -> Any:

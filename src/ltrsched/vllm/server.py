@@ -44,7 +44,8 @@ class ServeConfig(EngineConfig):
     host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
     port: int = field(default=8000, metadata={"help": "port to listen on"})
     policy: str = field(default="ltr",
-                        metadata={"help": "ltrsched policy (fcfs, ltr, ...); 'vllm' / 'vllm-priority': no plugin"})
+                        metadata={"help": "ltrsched policy spec name[:key=value...] (fcfs, ltr, "
+                                          "ltr:starvation_threshold=0, ...); 'vllm' / 'vllm-priority': no plugin"})
     ltrsched_config: str = field(default="{}", metadata={"help": "more plugin config keys, as JSON"})
     startup_timeout_s: float = field(default=300.0, metadata={"help": "s to wait for /health before giving up"})
     log_file: str = field(default="", metadata={"help": "server log path (default: a file in the cache dir)"})
@@ -77,12 +78,18 @@ def cpu_env(kv_cache_gib: int) -> dict[str, str]:
 
 
 def plugin_args(policy: str, extra: dict[str, Any]) -> list[str]:
-    """vLLM flags that install the plugin with ``{"ltrsched": {"policy": ..., **extra}}``; none for 'vllm'."""
+    """vLLM flags that install the plugin for the policy spec ``policy`` (``name[:key=value...]``) plus the plugin
+    keys ``extra``; none for 'vllm' (vLLM's FCFS) and only priority scheduling for 'vllm-priority'."""
     if policy == "vllm":
         return []
     if policy == "vllm-priority":  # vLLM's own priority queue; clients send `priority`
         return ["--scheduling-policy", "priority"]
-    config = {"ltrsched": {"policy": policy, **extra}}
+    from ltrsched.policies import PolicyConfig
+    from ltrsched.vllm.config import parse_config
+
+    block = {**PolicyConfig.parse(policy).to_mapping(), **extra}
+    parse_config({"ltrsched": block})  # a bad key fails here, naming it, not after a 30 s engine start
+    config = {"ltrsched": block}
     return ["--scheduling-policy", "priority", "--scheduler-cls", PLUGIN_FACTORY,
             "--additional-config", json.dumps(config)]
 
