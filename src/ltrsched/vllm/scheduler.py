@@ -23,6 +23,7 @@ from ltrsched.request import Request
 from ltrsched.steplog import StepLogWriter
 from ltrsched.vllm.compat import check_members
 from ltrsched.vllm.config import PluginConfig, parse_config
+from ltrsched.vllm.metrics import PluginMetrics
 from ltrsched.vllm.queue import RankedQueue
 from ltrsched.vllm.scoring import ArrivalScorer, ClientTrust, check_ranker_spec
 from ltrsched.vllm.stats import PluginStats, step_record
@@ -51,6 +52,7 @@ class LtrScheduler(Scheduler):
         self.waiting: RankedQueue = RankedQueue(self.ranked, self._ltr_flush)
         self.ltr_step_log = StepLogWriter(cfg.step_log) if cfg.step_log else None
         self.ltr_stats = PluginStats()
+        self.ltr_metrics = PluginMetrics(cfg.metrics_interval_s, cfg.log_interval_s)
         self._ltr_warned_true_len = False
         self._ltr_running_version = -1  # the core's running_version when self.running was last ordered
         self._ltr_ranked_len = 0  # len(self.running) then
@@ -164,6 +166,7 @@ class LtrScheduler(Scheduler):
             self.ltr_step_log.add(step_record(stats.num_steps, start, scheduled, self.requests, len(self.running),
                                               len(self.waiting), num_preempted + num_kv_preempted))
         stats.num_steps += 1
+        self.ltr_metrics.on_step(start, self.ltrsched_stats)
         stats.overhead_s += time.perf_counter() - t0
 
     def update_from_output(self, scheduler_output: Any, model_runner_output: Any) -> Any:
@@ -182,6 +185,7 @@ class LtrScheduler(Scheduler):
                 **self.ltr_stats.as_dict(), "num_promotions": self.ranked.num_promotions}
 
     def shutdown(self) -> None:
+        self.ltr_metrics.push(self.ltrsched_stats())
         if self.ltr_step_log is not None:
             self.ltr_step_log.close(time.monotonic())
             self.ltr_step_log = None

@@ -123,17 +123,29 @@ class Server:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = Path(cfg.log_file) if cfg.log_file else log_dir / f"server-{cfg.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_dir = ""  # Prometheus multiprocess folder made for this server (removed on stop)
 
     def start(self) -> Server:
         if _healthy(self.url):
             raise UserError(f"something already answers on {self.url}; pick another --port or stop it")
         cmd = server_command(self.cfg, self.model)
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=cpu_env(self.cfg.kv_cache_gib),
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env(),
                                          start_new_session=True)
         atexit.register(self.stop)
         self.wait_healthy()
         return self
+
+    def env(self) -> dict[str, str]:
+        """The server's environment: the CPU settings, and a fresh Prometheus folder shared by the API server and
+        the engine core, so that the plugin's ``ltrsched_*`` counters appear on ``/metrics``."""
+        import tempfile
+
+        env = cpu_env(self.cfg.kv_cache_gib)
+        if "PROMETHEUS_MULTIPROC_DIR" not in env:
+            self.metrics_dir = tempfile.mkdtemp(prefix="ltrsched-metrics-")
+            env["PROMETHEUS_MULTIPROC_DIR"] = self.metrics_dir
+        return env
 
     def wait_healthy(self) -> None:
         assert self.proc is not None
@@ -162,6 +174,11 @@ class Server:
             return
         stop_group(self.proc, timeout_s)
         self.proc = None
+        if self.metrics_dir:
+            import shutil
+
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            self.metrics_dir = ""
 
     def __enter__(self) -> Server:
         return self.start()
