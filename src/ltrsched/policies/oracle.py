@@ -16,18 +16,14 @@ def _true_len(req: Request) -> int:
     return req.true_output_len
 
 
-@dataclass(slots=True)
-class _Oracle(Policy):
-    needs_true_length: ClassVar[bool] = True
-
-
 @register_policy
 @dataclass(slots=True)
-class SJFOracle(_Oracle):
+class SJFOracle(Policy):
     """Shortest true output first, non-preemptive: a running request keeps its slot."""
 
     name: ClassVar[str] = "sjf-oracle"
     preemptive: ClassVar[bool] = False
+    needs_true_length: ClassVar[bool] = True
 
     def rank(self, req: Request) -> float:
         return float(_true_len(req))
@@ -35,11 +31,12 @@ class SJFOracle(_Oracle):
 
 @register_policy
 @dataclass(slots=True)
-class SRTFOracle(_Oracle):
+class SRTFOracle(Policy):
     """Shortest true remaining output first, re-ranked every step, preemptive."""
 
     name: ClassVar[str] = "srtf-oracle"
     dynamic_rank: ClassVar[bool] = True
+    needs_true_length: ClassVar[bool] = True
 
     def rank(self, req: Request) -> float:
         return float(max(_true_len(req) - req.num_output_tokens, 0))
