@@ -26,10 +26,10 @@ COMPARED = ("mean_per_token_latency", "p90_per_token_latency", "mean_ttft", "mak
 
 @dataclass(slots=True)
 class CalibrateConfig:
-    run_dir: str = field(default="", metadata={"help": "a folder written by `ltrsched bench serve`"})
-    fit_on: list[str] = field(default_factory=list, metadata={
-        "help": "policies whose step logs the cost is fitted on (default: every plugin run in the folder)"})
-    out: str = field(default="", metadata={"help": "also write the fitted cost model here (JSON for --cost)"})
+    run_dir: str = ""  # a folder written by `ltrsched bench serve`
+    fit_on: list[str] = field(default_factory=list)  # policies whose step logs the cost is fitted on (default: every
+    # plugin run in the folder)
+    out: str = ""  # also write the fitted cost model here (JSON for --cost)
 
 
 def _read_summary(run_dir: Path) -> dict[str, Any]:

@@ -30,14 +30,14 @@ python -m vllm.entrypoints.openai.api_server --model /path/to/model --scheduling
 
 @dataclass(slots=True)
 class DemoConfig(EngineConfig):
-    budget_s: float = field(default=840.0, metadata={"help": "whole demo time budget, s (sizes the burst)"})
-    max_run_s: float = field(default=150.0, metadata={"help": "cap on one policy's burst, s"})
-    min_requests: int = field(default=24, metadata={"help": "never fewer prompts than this (a queue must form)"})
-    max_requests: int = field(default=200, metadata={"help": "never more prompts than this"})
-    max_output_len: int = field(default=512, metadata={"help": "cap on replayed output lengths, tokens"})
-    policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"],
-                                metadata={"help": "policies to compare (fcfs first: it hosts the speed probe)"})
-    out_dir: str = field(default="runs/demo", metadata={"help": "plot, CSV and JSON go here"})
+    budget_s: float = 840.0  # whole demo time budget, s (sizes the burst)
+    max_run_s: float = 150.0  # cap on one policy's burst, s
+    min_requests: int = 24  # never fewer prompts than this (a queue must form)
+    max_requests: int = 200  # never more prompts than this
+    max_output_len: int = 512  # cap on replayed output lengths, tokens
+    policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"])  #
+    # policies to compare (fcfs first: it hosts the speed probe)
+    out_dir: str = "runs/demo"  # plot, CSV and JSON go here
 
 
 def probe_speed(engine: Any, pool: list[BenchRequest], num: int, tokens: int) -> float:

@@ -18,24 +18,22 @@ from ltrsched.vllm.server import EngineConfig, ServeConfig
 
 @dataclass(slots=True)
 class BenchServeConfig(EngineConfig):
-    workload: str = field(default="burst", metadata={"help": "burst, poisson (--rates) or synthetic (burst + K/limit)"})
-    num_requests: int = field(default=200, metadata={"help": "ShareGPT first-turn prompts (test split)"})
-    rates: list[float] = field(default_factory=list, metadata={"help": "Poisson arrival rates, req/s"})
-    policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"],
-                                metadata={"help": "named runs (fcfs, ltr, ltr-nostarve, srtf-oracle, vllm, "
-                                                  "vllm-prio-ltr, ...) or policy specs name[:key=value...], e.g. "
-                                                  "ltr-nostarve, srtf-oracle, vllm, vllm-prio-ltr, ..."})
-    backend: str = field(default="offline", metadata={"help": "offline (LLMEngine.step) or openai (HTTP streaming)"})
-    url: str = field(default="", metadata={"help": "openai: an existing server (one policy); else one is started"})
-    port: int = field(default=8011, metadata={"help": "openai backend: port for the servers it starts"})
-    max_output_len: int = field(default=512, metadata={"help": "cap on replayed output lengths, tokens"})
-    max_prompt_len: int = field(default=1024, metadata={"help": "skip longer prompts, Llama-3 tokens"})
-    k: int = field(default=0, metadata={"help": "synthetic: report the time until K requests finished"})
-    time_limit_s: float = field(default=0.0, metadata={"help": "synthetic: report how many finished within this"})
-    seed: int = field(default=0, metadata={"help": "prompt sample and arrival seed"})
-    out_dir: str = field(default="runs/bench-serve", metadata={"help": "CSV, plots and JSON go here"})
-    step_log: bool = field(default=True, metadata={"help": "plugin runs write OUT_DIR/<pattern>-<policy>-steps.jsonl "
-                                                           "(for `ltrsched fit-cost`)"})
+    workload: str = "burst"  # burst, poisson (--rates) or synthetic (burst + K/limit)
+    num_requests: int = 200  # ShareGPT first-turn prompts (test split)
+    rates: list[float] = field(default_factory=list)  # Poisson arrival rates, req/s
+    policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"])  #
+    # named runs (fcfs, ltr, ltr-nostarve, srtf-oracle, vllm, vllm-prio-ltr, ...) or policy specs name[:key=value...],
+    # e.g. ltr-nostarve, srtf-oracle, vllm, vllm-prio-ltr, ...
+    backend: str = "offline"  # offline (LLMEngine.step) or openai (HTTP streaming)
+    url: str = ""  # openai: an existing server (one policy); else one is started
+    port: int = 8011  # openai backend: port for the servers it starts
+    max_output_len: int = 512  # cap on replayed output lengths, tokens
+    max_prompt_len: int = 1024  # skip longer prompts, Llama-3 tokens
+    k: int = 0  # synthetic: report the time until K requests finished
+    time_limit_s: float = 0.0  # synthetic: report how many finished within this
+    seed: int = 0  # prompt sample and arrival seed
+    out_dir: str = "runs/bench-serve"  # CSV, plots and JSON go here
+    step_log: bool = True  # plugin runs write OUT_DIR/<pattern>-<policy>-steps.jsonl (for `ltrsched fit-cost`)
 
 
 def check(cfg: BenchServeConfig) -> list[PolicyRun]:

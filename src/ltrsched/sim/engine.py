@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ltrsched.errors import UserError
 from ltrsched.metrics import RequestRecord
@@ -24,14 +24,11 @@ PREEMPTION_MODES = ("swap", "recompute")
 
 @dataclass(slots=True)
 class EngineConfig:
-    max_num_seqs: int = field(default=256, metadata={"help": "most requests in a batch (vLLM's max_num_seqs)"})
-    max_num_batched_tokens: int = field(default=768, metadata={
-        "help": "token budget per step, chunked prefill included (768 in the paper's runs)"})
-    block_size: int = field(default=16, metadata={"help": "tokens per KV block"})
-    num_gpu_blocks: int = field(default=0, metadata={
-        "help": "KV blocks in the cache; 0 = the cost preset's capacity / block size"})
-    preemption: str = field(default="swap", metadata={
-        "help": "swap (the paper's engine: KV to host and back, with its cost) or recompute (vLLM V1)"})
+    max_num_seqs: int = 256  # most requests in a batch (vLLM's max_num_seqs)
+    max_num_batched_tokens: int = 768  # token budget per step, chunked prefill included (768 in the paper's runs)
+    block_size: int = 16  # tokens per KV block
+    num_gpu_blocks: int = 0  # KV blocks in the cache; 0 = the cost preset's capacity / block size
+    preemption: str = "swap"  # swap (the paper's engine: KV to host and back, with its cost) or recompute (vLLM V1)
 
     def __post_init__(self) -> None:
         if self.preemption not in PREEMPTION_MODES:

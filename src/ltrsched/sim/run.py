@@ -62,28 +62,24 @@ WORKLOADS = ("burst", "poisson", "gamma", "synthetic", "trace")
 
 @dataclass(slots=True)
 class SimulateConfig:
-    workload: str = field(default="burst", metadata={
-        "help": "burst (all at t=0), poisson/gamma (--rates), synthetic (all at t=0; time to --first-k and "
-                "finished in --time-limit-s), trace (the trace's own timestamps)"})
-    num_requests: int = field(default=2000, metadata={"help": "requests: the first N of the data"})
-    policies: list[str] = field(default_factory=lambda: ["fcfs", "mlfq", "ltr", "srtf-oracle"], metadata={
-        "help": "policy specs name[:key=value...], e.g. ltr:starvation_threshold=0, mlfq:growth=2"})
-    cost: str = field(default="llama3-8b-a100", metadata={"help": "cost preset, or a JSON file from fit-cost"})
-    data: str = field(default="sharegpt", metadata={
-        "help": "sharegpt, random, azure-conv, azure-code, mooncake-conv or mooncake-synthetic"})
-    scores: str = field(default="", metadata={
-        "help": "ranker (default ranker), ranker:PATH, tau:X, oracle or none; default: ranker for sharegpt, "
-                "else tau:0.5"})
-    rates: list[float] = field(default_factory=lambda: [8.0], metadata={"help": "req/s for poisson/gamma"})
-    cv: float = field(default=1.0, metadata={"help": "coefficient of variation of gamma arrival gaps"})
-    first_k: int = field(default=1000, metadata={"help": "synthetic: report the time until this many finished"})
-    time_limit_s: float = field(default=300.0, metadata={"help": "synthetic: report how many finished by then"})
-    paper_filter: bool = field(default=True, metadata={
-        "help": "ShareGPT: keep 4 <= prompt <= 1024 and prompt+output <= 20480 (off for synthetic, as the paper)"})
-    traces_dir: str = field(default="", metadata={"help": "trace folder (default ../shared/traces from the repo)"})
-    seed: int = field(default=0, metadata={"help": "seed for arrivals, random data and tau noise"})
-    trace_speedup: float = field(default=1.0, metadata={
-        "help": "trace workload: divide the trace's arrival times by this (2 = twice the load)"})
+    workload: str = "burst"  # burst (all at t=0), poisson/gamma (--rates), synthetic (all at t=0; time to --first-k and
+    # finished in --time-limit-s), trace (the trace's own timestamps)
+    num_requests: int = 2000  # requests: the first N of the data
+    policies: list[str] = field(default_factory=lambda: ["fcfs", "mlfq", "ltr", "srtf-oracle"])  #
+    # policy specs name[:key=value...], e.g. ltr:starvation_threshold=0, mlfq:growth=2
+    cost: str = "llama3-8b-a100"  # cost preset, or a JSON file from fit-cost
+    data: str = "sharegpt"  # sharegpt, random, azure-conv, azure-code, mooncake-conv or mooncake-synthetic
+    scores: str = ""  # ranker (default ranker), ranker:PATH, tau:X, oracle or none; default: ranker for sharegpt, else
+    # tau:0.5
+    rates: list[float] = field(default_factory=lambda: [8.0])  # req/s for poisson/gamma
+    cv: float = 1.0  # coefficient of variation of gamma arrival gaps
+    first_k: int = 1000  # synthetic: report the time until this many finished
+    time_limit_s: float = 300.0  # synthetic: report how many finished by then
+    paper_filter: bool = True  # ShareGPT: keep 4 <= prompt <= 1024 and prompt+output <= 20480 (off for synthetic, as
+    # the paper)
+    traces_dir: str = ""  # trace folder (default ../shared/traces from the repo)
+    seed: int = 0  # seed for arrivals, random data and tau noise
+    trace_speedup: float = 1.0  # trace workload: divide the trace's arrival times by this (2 = twice the load)
 
 
 def load_cost(name: str) -> CostModel:

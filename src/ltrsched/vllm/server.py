@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,26 +29,25 @@ PLUGIN_FACTORY = "ltrsched.vllm.make_scheduler"
 class EngineConfig:
     """Engine settings shared by the server and the offline benchmark engine (vLLM's flag names)."""
 
-    model: str = field(default="smollm2", metadata={"help": "served model folder, or 'smollm2' (built locally)"})
-    dtype: str = field(default="float32", metadata={"help": "float32 is ~6x faster than bf16 on AVX2-only CPUs"})
-    max_num_seqs: int = field(default=16, metadata={"help": "batch slots (requests running at once)"})
-    max_num_batched_tokens: int = field(default=2048, metadata={"help": "token budget per engine step"})
-    max_model_len: int = field(default=2048, metadata={"help": "prompt + output tokens per request"})
-    kv_cache_gib: int = field(default=4, metadata={"help": "VLLM_CPU_KVCACHE_SPACE, GiB of KV cache"})
-    seed: int = field(default=0, metadata={"help": "engine seed"})
-    enforce_eager: bool = field(default=True, metadata={"help": "no CUDA graphs / compile (CPU; off on a GPU)"})
+    model: str = "smollm2"  # served model folder, or 'smollm2' (built locally)
+    dtype: str = "float32"  # float32 is ~6x faster than bf16 on AVX2-only CPUs
+    max_num_seqs: int = 16  # batch slots (requests running at once)
+    max_num_batched_tokens: int = 2048  # token budget per engine step
+    max_model_len: int = 2048  # prompt + output tokens per request
+    kv_cache_gib: int = 4  # VLLM_CPU_KVCACHE_SPACE, GiB of KV cache
+    seed: int = 0  # engine seed
+    enforce_eager: bool = True  # no CUDA graphs / compile (CPU; off on a GPU)
 
 
 @dataclass(slots=True)
 class ServeConfig(EngineConfig):
-    host: str = field(default="127.0.0.1", metadata={"help": "address to listen on"})
-    port: int = field(default=8000, metadata={"help": "port to listen on"})
-    policy: str = field(default="ltr",
-                        metadata={"help": "ltrsched policy spec name[:key=value...] (fcfs, ltr, "
-                                          "ltr:starvation_threshold=0, ...); 'vllm' / 'vllm-priority': no plugin"})
-    ltrsched_config: str = field(default="{}", metadata={"help": "more plugin config keys, as JSON"})
-    startup_timeout_s: float = field(default=300.0, metadata={"help": "s to wait for /health before giving up"})
-    log_file: str = field(default="", metadata={"help": "server log path (default: a file in the cache dir)"})
+    host: str = "127.0.0.1"  # address to listen on
+    port: int = 8000  # port to listen on
+    policy: str = "ltr"  # ltrsched policy spec name[:key=value...] (fcfs, ltr, ltr:starvation_threshold=0, ...); 'vllm'
+    # / 'vllm-priority': no plugin
+    ltrsched_config: str = "{}"  # more plugin config keys, as JSON
+    startup_timeout_s: float = 300.0  # s to wait for /health before giving up
+    log_file: str = ""  # server log path (default: a file in the cache dir)
 
 
 def resolve_model(name: str) -> str:
