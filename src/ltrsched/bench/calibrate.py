@@ -36,8 +36,13 @@ def _read_summary(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "summary.json"
     if not path.is_file():
         raise UserError(f"no summary.json in {run_dir}; point at a folder written by `ltrsched bench serve`")
-    doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    if doc.get("config", {}).get("backend") != "offline":
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a summary written by `ltrsched bench serve` ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) or "patterns" not in doc:
+        raise UserError(f"{path}: not a summary written by `ltrsched bench serve` (no config or patterns)")
+    if doc["config"].get("backend") != "offline":
         raise UserError(f"{run_dir}: calibration needs a run of the offline backend (the OpenAI backend adds HTTP "
                         "time that the step log does not see)")
     return doc
@@ -64,7 +69,13 @@ def _fit(logs: list[Path], name: str) -> tuple[Any, dict[str, float]]:
     from ltrsched.sim.cost import fit
     from ltrsched.steplog import read_step_log
 
-    steps = [rec for path in logs for rec in read_step_log(path)]
+    steps = []
+    for path in logs:
+        try:
+            steps += list(read_step_log(path))
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+            raise UserError(f"{path}: not a step log ({exc}); rerun `ltrsched bench serve` or leave it out "
+                            "with --fit-on") from None
     return fit(steps, name=name)
 
 

@@ -92,10 +92,10 @@ def load_cost(name: str) -> CostModel:
     if name.endswith(".json"):
         if not path.is_file():
             raise UserError(f"no cost file at {path}; write one with `ltrsched fit-cost STEPLOG --out {path}`")
-        values = json.loads(path.read_text(encoding="utf-8"))
         try:
+            values = json.loads(path.read_text(encoding="utf-8"))
             return CostModel(**values)
-        except TypeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
             raise UserError(f"{path}: not a cost model ({exc}); regenerate it with ltrsched fit-cost") from None
     return get_preset(name)
 

@@ -121,13 +121,14 @@ class Server:
             log_dir = cache_dir() / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = Path(cfg.log_file) if cfg.log_file else log_dir / f"server-{cfg.port}.log"
+        self.command = server_command(cfg, self.model)  # built now: a bad config fails before anything starts
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_dir = ""  # Prometheus multiprocess folder made for this server (removed on stop)
 
     def start(self) -> Server:
         if _healthy(self.url):
             raise UserError(f"something already answers on {self.url}; pick another --port or stop it")
-        cmd = server_command(self.cfg, self.model)
+        cmd = self.command
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env(),
                                          start_new_session=True)
