@@ -35,6 +35,7 @@ def test_counters_follow_the_scheduler(tiny_llama_dir: Path) -> None:
         assert _value(name) - before[key] == pytest.approx(stats[key]), name
     assert stats["num_steps"] >= 36 and stats["num_client_scores_refused"] == 1
     assert _value("ltrsched_plugin_seconds") > before["overhead_s"]
+    assert REGISTRY.get_sample_value("ltrsched_tracked_requests") == 0  # every finished request was let go
 
 
 def test_summary_line_names_each_counter() -> None:

