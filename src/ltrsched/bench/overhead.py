@@ -7,8 +7,6 @@ full and about ``waiting`` requests queued, with a few arrivals (and finishes) e
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import statistics
 import sys
@@ -17,8 +15,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-
-from ltrsched.cliargs import add_dataclass_arguments, from_namespace
 
 
 @dataclass(slots=True)
@@ -65,59 +61,78 @@ def _requests(spec: list[tuple[str, int, int, float]], plugin: bool) -> list[Any
             for rid, p, n, s in spec]
 
 
-def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
-    """Mean/median/p90 ms per schedule() for vLLM's scheduler and the plugin, and the difference."""
-    from ltrsched.vllm.harness import HarnessConfig, build_scheduler, fake_output
+def _build(cfg: OverheadConfig) -> dict[str, Any]:
+    """vLLM's priority scheduler and the plugin, same shape, over one fake KV cache size each."""
+    from ltrsched.vllm.harness import HarnessConfig, build_scheduler
 
     model_dir = _llama_config_dir()
     common: dict[str, Any] = {"max_num_seqs": cfg.running, "max_num_batched_tokens": 8192, "max_model_len": 2048,
               "num_blocks": (cfg.running + cfg.waiting) * 100, "block_size": 16}
     plugin_config = {"policy": cfg.policy, "starvation_threshold": cfg.starvation_threshold,
                      "starvation_preempts": cfg.starvation_preempts}
-    scheds = {"vllm": build_scheduler(HarnessConfig(model_dir, plugin=False, **common)),
-              "ltrsched": build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched=plugin_config, **common))}
+    return {"vllm": build_scheduler(HarnessConfig(model_dir, plugin=False, **common)),
+            "ltrsched": build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched=plugin_config, **common))}
+
+
+def _one_step(sched: Any) -> float:
+    """Seconds inside ``schedule()`` (the fake model output is fed back untimed)."""
+    from ltrsched.vllm.harness import fake_output
+
+    t0 = time.perf_counter()
+    out = sched.schedule()
+    dt = time.perf_counter() - t0
+    sched.update_from_output(out, fake_output(sched, out))
+    return dt
+
+
+def _warm_up(sched: Any, running: int) -> list[float]:
+    """Prefill until every slot runs a decoding request (at most 200 steps); the untimed calls' seconds."""
+    times = []
+    for _ in range(200):
+        times.append(_one_step(sched))
+        if len(sched.running) >= running and all(r.num_computed_tokens >= r.num_tokens - 1 for r in sched.running):
+            break
+    return times
+
+
+def _summary(ts: list[float], sched: Any, num_warmup: int, num_added: int) -> dict[str, Any]:
+    """One scheduler's figures: timed ms per call, the call counts, and where its requests are at the end."""
+    ms = sorted(t * 1e3 for t in ts[num_warmup:])
+    return {"mean_ms": statistics.fmean(ms), "median_ms": statistics.median(ms),
+            "p90_ms": ms[int(0.9 * (len(ms) - 1))], "running": len(sched.running), "waiting": len(sched.waiting),
+            "num_timed_calls": len(ms), "num_calls": len(ts), "schedule_s": sum(ts),
+            "num_added": num_added, "num_finished": num_added - len(sched.requests)}
+
+
+def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
+    """Mean/median/p90 ms per schedule() for vLLM's scheduler and the plugin, and the difference."""
+    scheds = _build(cfg)
     stream = _Stream(cfg.seed)
     initial = [stream.next() for _ in range(cfg.running + cfg.waiting)]
     for name, sched in scheds.items():
         for req in _requests(initial, name == "ltrsched"):
             sched.add_request(req)
-
-    def one_step(sched: Any) -> float:
-        t0 = time.perf_counter()
-        out = sched.schedule()
-        dt = time.perf_counter() - t0
-        sched.update_from_output(out, fake_output(sched, out))
-        return dt
-
-    # Warm up: prefill until every slot runs a decoding request.
-    for sched in scheds.values():
-        for _ in range(200):
-            one_step(sched)
-            if len(sched.running) >= cfg.running and all(r.num_computed_tokens >= r.num_tokens - 1
-                                                         for r in sched.running):
-                break
-    times: dict[str, list[float]] = {name: [] for name in scheds}
+    times = {name: _warm_up(sched, cfg.running) for name, sched in scheds.items()}
+    num_warmup = {name: len(ts) for name, ts in times.items()}
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, desc="schedule() calls", unit="step", file=sys.stderr)
-    for _ in range(cfg.steps):
+    for _ in range(cfg.steps):  # alternate the two, so machine noise hits both alike
         spec = [stream.next() for _ in range(cfg.arrivals_per_step)]
         for name, sched in scheds.items():
             for req in _requests(spec, name == "ltrsched"):
                 sched.add_request(req)
-            times[name].append(one_step(sched))
+            times[name].append(_one_step(sched))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    num_added = len(initial) + cfg.steps * cfg.arrivals_per_step
     result: dict[str, Any] = {"config": asdict(cfg)}
-    for name, ts in times.items():
-        ms = sorted(t * 1e3 for t in ts)
-        result[name] = {"mean_ms": statistics.fmean(ms), "median_ms": statistics.median(ms),
-                        "p90_ms": ms[int(0.9 * (len(ms) - 1))], "running": len(scheds[name].running),
-                        "waiting": len(scheds[name].waiting)}
+    for name, sched in scheds.items():
+        result[name] = _summary(times[name], sched, num_warmup[name], num_added)
     plug = scheds["ltrsched"]
     result["added_mean_ms"] = result["ltrsched"]["mean_ms"] - result["vllm"]["mean_ms"]
     result["added_median_ms"] = result["ltrsched"]["median_ms"] - result["vllm"]["median_ms"]
@@ -126,28 +141,16 @@ def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
     return result
 
 
-def register_bench(bench_commands: Any) -> None:
-    p = bench_commands.add_parser("plugin", help="per-schedule() overhead of the vLLM plugin vs vLLM's scheduler "
-                                                 "(no model; fake outputs)")
-    add_dataclass_arguments(p, OverheadConfig)
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    result = run_overhead(from_namespace(OverheadConfig, args), progress=args.progress)
-    if args.json:
-        print(json.dumps(result))
-        return 0
+def format_overhead(result: dict[str, Any]) -> str:
+    """The text ``ltrsched bench plugin`` prints: both schedulers' ms per call and the plugin's share."""
     c = result["config"]
-    print(f"schedule() at {c['running']} running + {c['waiting']} waiting, {c['steps']} calls each, "
-          f"policy {c['policy']}, starvation {c['starvation_threshold']} steps"
-          f"{' (evicting promotions)' if c['starvation_preempts'] else ''}")
+    lines = [f"schedule() at {c['running']} running + {c['waiting']} waiting, {c['steps']} calls each, "
+             f"policy {c['policy']}, starvation {c['starvation_threshold']} steps"
+             f"{' (evicting promotions)' if c['starvation_preempts'] else ''}"]
     for name in ("vllm", "ltrsched"):
         r = result[name]
-        print(f"  {name:9s} mean {r['mean_ms']:.3f} ms  median {r['median_ms']:.3f} ms  p90 {r['p90_ms']:.3f} ms  "
-              f"(running {r['running']}, waiting {r['waiting']})")
-    print(f"  added by the plugin: mean {result['added_mean_ms']:.3f} ms, median {result['added_median_ms']:.3f} ms;"
-          f" its own code {result['plugin_own_ms_per_step']:.3f} ms/step")
-    return 0
+        lines.append(f"  {name:9s} mean {r['mean_ms']:.3f} ms  median {r['median_ms']:.3f} ms  p90 {r['p90_ms']:.3f} "
+                     f"ms  (running {r['running']}, waiting {r['waiting']})")
+    lines.append(f"  added by the plugin: mean {result['added_mean_ms']:.3f} ms, median "
+                 f"{result['added_median_ms']:.3f} ms; its own code {result['plugin_own_ms_per_step']:.3f} ms/step")
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("vllm")
 
-from ltrsched.vllm.overhead import OverheadConfig, run_overhead
+from ltrsched.bench.overhead import OverheadConfig, run_overhead
 
 pytestmark = pytest.mark.vllm
 
