@@ -34,7 +34,7 @@ POLICY_RUNS: dict[str, PolicyRun] = {
         PolicyRun("srtf-oracle", "srtf-oracle", {"starvation_threshold": 0}, needs_true_length=True),
         PolicyRun("sjf-oracle", "sjf-oracle", {"starvation_threshold": 0}, needs_true_length=True),
         PolicyRun("vllm", "vllm"),
-        # Priority-only mode (../shared/vllm.md §4): vLLM's own priority scheduler, the client ranks.
+        # Priority-only mode (no --scheduler-cls): vLLM's own priority scheduler, the client ranks.
         PolicyRun("vllm-prio-ltr", "vllm", client_priority="ranker"),
         PolicyRun("vllm-prio-oracle", "vllm", client_priority="true-len"),
     )
