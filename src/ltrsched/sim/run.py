@@ -128,7 +128,8 @@ class SimulateConfig:
     time_limit_s: float = field(default=300.0, metadata={"help": "synthetic: report how many finished by then"})
     paper_filter: bool = field(default=True, metadata={
         "help": "ShareGPT: keep 4 <= prompt <= 1024 and prompt+output <= 20480 (off for synthetic, as the paper)"})
-    traces_dir: str = field(default="", metadata={"help": "trace folder (default ../shared/traces from the repo)"})
+    traces_dir: str = field(default="", metadata={
+        "help": "folder with the trace files (azure/..., mooncake/...); default: the traces shipped in the package"})
     seed: int = field(default=0, metadata={"help": "seed for arrivals, random data and tau noise"})
     trace_speedup: float = field(default=1.0, metadata={
         "help": "trace workload: divide the trace's arrival times by this (2 = twice the load)"})

@@ -1,8 +1,8 @@
 """The paper's workloads: which requests (lengths, prompts) arrive when.
 
 Data: ShareGPT first turns with Llama-3 lengths (held-out test+val splits, cycled when more are asked for), random
-lengths, or the public traces in ../shared/traces (Azure 2023, Mooncake FAST'25). Arrivals: a burst at t=0, Poisson or
-Gamma(cv) at a rate over the first N (as the paper's benchmark script), or the trace's own timestamps.
+lengths, or the public traces shipped in ltrsched/data/traces (Azure 2023, Mooncake FAST'25). Arrivals: a burst at
+t=0, Poisson or Gamma(cv) at a rate over the first N (as the paper's benchmark script), or the trace's own timestamps.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class WorkItem:
 
 
 def default_traces_dir() -> Path:
-    """../shared/traces relative to the repository root (where CI and the other machines keep them)."""
-    return Path(__file__).resolve().parents[3].parent / "shared" / "traces"
+    """The traces shipped as package data (licences and checksums in its README.md): a wheel works anywhere."""
+    return Path(__file__).resolve().parents[1] / "data" / "traces"
 
 
 def sharegpt_items(n: int, paper_filter: bool = True) -> list[WorkItem]:
@@ -99,7 +99,7 @@ def read_trace(path: str | Path, limit: int | None = None) -> list[WorkItem]:
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"no trace file at {path}; pass --traces-dir (default ../shared/traces from the repo root)")
+        raise UserError(f"no trace file at {path}")
     items: list[WorkItem] = []
     if path.suffix == ".csv":
         with path.open(newline="", encoding="utf-8") as fh:
@@ -147,6 +147,17 @@ def read_trace(path: str | Path, limit: int | None = None) -> list[WorkItem]:
     return items
 
 
+def _trace_path(data: str, traces_dir: str | Path | None) -> Path:
+    """Where trace ``data`` is: under ``traces_dir`` (``--traces-dir``) when given, else in the package."""
+    path = Path(traces_dir or default_traces_dir()) / TRACE_FILES[data]
+    if path.is_file():
+        return path
+    if traces_dir:
+        raise UserError(f"--traces-dir {traces_dir}: no {TRACE_FILES[data]} there (the {data} trace); pass a folder "
+                        "laid out as the packaged one, or leave --traces-dir out to use the shipped traces")
+    raise UserError(f"the packaged {data} trace is missing ({path}); reinstall ltrsched or pass --traces-dir DIR")
+
+
 def load_items(data: str, n: int, traces_dir: str | Path | None = None, seed: int = 0,
                paper_filter: bool = True) -> list[WorkItem]:
     """The first ``n`` requests of a data source (arrival times are the trace's, or 0)."""
@@ -155,8 +166,7 @@ def load_items(data: str, n: int, traces_dir: str | Path | None = None, seed: in
     if data == "random":
         return random_items(n, seed)
     if data in TRACE_FILES:
-        root = Path(traces_dir) if traces_dir else default_traces_dir()
-        return read_trace(root / TRACE_FILES[data], limit=n)
+        return read_trace(_trace_path(data, traces_dir), limit=n)
     raise UserError(f"unknown data source {data!r}; use one of {', '.join(DATA_SOURCES)}")
 
 
