@@ -100,50 +100,58 @@ def read_trace(path: str | Path, limit: int | None = None) -> list[WorkItem]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no trace file at {path}")
-    items: list[WorkItem] = []
-    if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
-            if header != want:
-                raise _bad(path, 1, f"header is {header}, expected {want}")
-            t0: datetime | None = None
-            for line, row in enumerate(reader, start=2):
-                if limit is not None and len(items) >= limit:
-                    break
-                if len(row) != 3:
-                    raise _bad(path, line, f"expected 3 columns, got {len(row)}")
-                try:
-                    ts = datetime.fromisoformat(row[0])
-                except ValueError:
-                    raise _bad(path, line, f"TIMESTAMP {row[0]!r} is not a date-time") from None
-                t0 = ts if t0 is None else t0
-                items.append(WorkItem(f"{path.stem}:{line}", (ts - t0).total_seconds(),
-                                      _positive_int(row[1], path, line, "ContextTokens"),
-                                      _positive_int(row[2], path, line, "GeneratedTokens")))
-    else:
-        with path.open(encoding="utf-8") as fh:
-            first_ms: float | None = None
-            for line, text in enumerate(fh, start=1):
-                if limit is not None and len(items) >= limit:
-                    break
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                    ms = float(obj["timestamp"])
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise _bad(path, line, f"not a JSON object with a numeric 'timestamp' ({exc})") from None
-                if not isinstance(obj, dict) or "input_length" not in obj or "output_length" not in obj:
-                    raise _bad(path, line, "missing 'input_length' or 'output_length'")
-                first_ms = ms if first_ms is None else first_ms
-                items.append(WorkItem(f"{path.stem}:{line}", (ms - first_ms) / 1e3,
-                                      _positive_int(obj["input_length"], path, line, "input_length"),
-                                      _positive_int(obj["output_length"], path, line, "output_length")))
+    items = _read_azure_csv(path, limit) if path.suffix == ".csv" else _read_mooncake_jsonl(path, limit)
     for a, b in itertools.pairwise(items):
         if b.arrival_time < a.arrival_time:
             raise UserError(f"{path}: {b.id} arrives before {a.id}; the trace must be sorted by time")
+    return items
+
+
+def _read_azure_csv(path: Path, limit: int | None) -> list[WorkItem]:
+    items: list[WorkItem] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+        if header != want:
+            raise _bad(path, 1, f"header is {header}, expected {want}")
+        t0: datetime | None = None
+        for line, row in enumerate(reader, start=2):
+            if limit is not None and len(items) >= limit:
+                break
+            if len(row) != 3:
+                raise _bad(path, line, f"expected 3 columns, got {len(row)}")
+            try:
+                ts = datetime.fromisoformat(row[0])
+            except ValueError:
+                raise _bad(path, line, f"TIMESTAMP {row[0]!r} is not a date-time") from None
+            t0 = ts if t0 is None else t0
+            items.append(WorkItem(f"{path.stem}:{line}", (ts - t0).total_seconds(),
+                                  _positive_int(row[1], path, line, "ContextTokens"),
+                                  _positive_int(row[2], path, line, "GeneratedTokens")))
+    return items
+
+
+def _read_mooncake_jsonl(path: Path, limit: int | None) -> list[WorkItem]:
+    items: list[WorkItem] = []
+    with path.open(encoding="utf-8") as fh:
+        first_ms: float | None = None
+        for line, text in enumerate(fh, start=1):
+            if limit is not None and len(items) >= limit:
+                break
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+                ms = float(obj["timestamp"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise _bad(path, line, f"not a JSON object with a numeric 'timestamp' ({exc})") from None
+            if not isinstance(obj, dict) or "input_length" not in obj or "output_length" not in obj:
+                raise _bad(path, line, "missing 'input_length' or 'output_length'")
+            first_ms = ms if first_ms is None else first_ms
+            items.append(WorkItem(f"{path.stem}:{line}", (ms - first_ms) / 1e3,
+                                  _positive_int(obj["input_length"], path, line, "input_length"),
+                                  _positive_int(obj["output_length"], path, line, "output_length")))
     return items
 
 
