@@ -12,7 +12,8 @@ import sys
 
 from ltrsched.errors import UserError
 
-# Each module has ``register(commands, bench_commands)``.
+# Each module has ``register(commands)``; ltrsched.bench.cli adds the ``bench`` group with every benchmark. An
+# import error in any of them is a bug and surfaces here, rather than hiding that module's commands.
 COMMAND_MODULES = (
     "ltrsched.predictor.cli",
     "ltrsched.sim.cli",
@@ -24,16 +25,8 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltrsched", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    bench = commands.add_parser("bench", help="benchmarks: predictor, sim, serve (ratios measured in one run)")
-    bench_commands = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("ltrsched"):
-                continue  # an area not built yet
-            raise
-        module.register(commands, bench_commands)
+        importlib.import_module(name).register(commands)
     return parser
 
 

@@ -12,6 +12,9 @@ from ltrsched.bench.calibrate import CalibrateConfig, calibrate, format_calibrat
 from ltrsched.bench.serve import BenchServeConfig, bench_serve
 from ltrsched.errors import UserError
 
+# A real engine serves two policies (~40 s on 2 cores) before the first test.
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
 
 @pytest.fixture(scope="module")
 def run_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -125,19 +125,32 @@ def test_approx_sjf_without_prepare_says_so():
         make_policy("approx-sjf").rank(make_request("a"))
 
 
+# Which lengths each region shuffles when 20 of the lengths 0..99 are chosen (``full``: any 20).
+REGION_LENGTHS = {"head": set(range(20)), "tail": set(range(80, 100)), "middle": set(range(40, 60)),
+                  "hat": set(range(10)) | set(range(90, 100))}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("region", ["full", "head", "tail", "middle", "hat"])
-def test_shuffled_lengths_permutes_only_the_chosen_region(region):
-    lengths = list(range(100))
-    out = shuffled_lengths(lengths, 0.2, region, seed=1)
-    assert sorted(out) == lengths
-    changed = [i for i in range(100) if out[i] != i]
-    assert len(changed) <= 20
-    if region == "head":
-        assert all(i < 20 for i in changed)
-    if region == "tail":
-        assert all(i >= 80 for i in changed)
-    if region == "middle":
-        assert all(40 <= i < 60 for i in changed)
+def test_shuffled_lengths_permutes_only_the_chosen_region(region, seed):
+    # The lengths 0..99 in a scrambled order, so "the 20 shortest" are not the first 20 positions.
+    lengths = [(37 * i) % 100 for i in range(100)]
+    out = shuffled_lengths(lengths, 0.2, region, seed=seed)
+    moved = [i for i in range(100) if out[i] != lengths[i]]
+    # The moved positions swapped their values among themselves; everything else is untouched.
+    assert sorted(out[i] for i in moved) == sorted(lengths[i] for i in moved)
+    # A random order of 20 values leaves about one in place: a shuffle that does nothing fails here.
+    assert 10 <= len(moved) <= 20
+    if region != "full":
+        assert {lengths[i] for i in moved} <= REGION_LENGTHS[region]
+    assert shuffled_lengths(lengths, 0.2, region, seed=seed) == out  # seeded
+
+
+def test_shuffled_lengths_edge_fractions():
+    lengths = [(37 * i) % 100 for i in range(100)]
+    assert shuffled_lengths(lengths, 0.0, "full", seed=3) == lengths
+    whole = shuffled_lengths(lengths, 1.0, "full", seed=3)
+    assert sorted(whole) == list(range(100)) and sum(a != b for a, b in zip(whole, lengths, strict=True)) >= 90
 
 
 def test_shuffled_lengths_rejects_bad_input():
@@ -174,7 +187,19 @@ def test_sort_key_orders_promoted_first_then_by_promotion_step_then_rank():
     assert key(9.0, promoted_at=5.0).as_unpromoted() == key(9.0)
 
 
-def test_pick_victim_is_the_lowest_ranked():
-    a, b, c = three()
-    assert pick_victim([b, a, c]) is c
+@pytest.mark.parametrize(("policy", "worst_first"), [
+    ("ltr", ["c", "a", "b"]),  # scores -4 < -3 < -1 (higher = shorter)
+    ("srtf-oracle", ["a", "c", "b"]),  # remaining tokens 30 > 20 > 10
+    ("fcfs", ["c", "b", "a"]),  # latest arrival first
+])
+def test_pick_victim_is_the_lowest_ranked(policy: str, worst_first: list[str]) -> None:
+    ranked = RankedRequests(make_policy(policy))
+    for r in three():  # admitted in arrival order a, b, c; the running list is kept in rank order
+        ranked.add(r)
+        ranked.start_running(ranked.pop_waiting())  # type: ignore[arg-type]
+    victims = []
+    while (victim := pick_victim(ranked.running())) is not None:
+        victims.append(victim.request_id)
+        ranked.preempt(victim)
+    assert victims == worst_first
     assert pick_victim([]) is None

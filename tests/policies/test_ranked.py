@@ -130,8 +130,9 @@ def test_victims_fill_free_slots_first_then_evict_worst():
         ranked.start_running(ranked.pop_waiting())  # type: ignore[arg-type]
     for i, score in enumerate([0.5, -0.5, -5.0]):
         ranked.add(make_request(f"w{i}", 1, score=score))
-    # 4 slots: one free slot goes to w0; w1 (-0.5) beats r2 (-2) and r1 (-1): evicts r2 then r1? w2 (-5) beats no one
+    # 4 slots: w0 (0.5) takes the free one; w1 (-0.5) evicts only the worst running, r2 (-2); w2 (-5) beats no one.
     assert [v.request_id for v in ranked.victims(4)] == ["r2"]
+    # 3 slots, none free: w0 evicts r2 and w1 (-0.5) then evicts r1 (-1); r0 (0) beats w2.
     assert [v.request_id for v in ranked.victims(3)] == ["r2", "r1"]
     assert ranked.num_waiting == 3  # victims() only looks; nothing moved
     assert [v.request_id for v in ranked.victims(3)] == ["r2", "r1"]

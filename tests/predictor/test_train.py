@@ -15,6 +15,8 @@ from ltrsched.predictor.metrics import mean_list_tau
 from ltrsched.predictor.model import ModelConfig
 from ltrsched.predictor.train import TrainConfig, train_ranker
 
+pytestmark = pytest.mark.slow  # trains MiniLM (~30 s of fixture and tests)
+
 
 @pytest.fixture(scope="module")
 def trained(sharegpt_small, tmp_path_factory):

@@ -8,7 +8,6 @@ import pytest
 from ltrsched.cli import main
 from ltrsched.paths import default_ranker_dir
 from ltrsched.sim.bench import micro
-from ltrsched.sim.workload import default_traces_dir
 
 
 def _run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict:
@@ -68,8 +67,8 @@ def test_policy_decision_is_cheap_per_step() -> None:
     assert m["median_step_us"] * 20 < m["full_sort_step_us"]
 
 
-@pytest.mark.skipif(not default_traces_dir().is_dir(), reason="../shared/traces not present")
 def test_simulate_replays_a_trace_faster_with_speedup(capsys) -> None:
+    # No --traces-dir: the Azure trace shipped as package data.
     argv = ["simulate", "--workload", "trace", "--data", "azure-conv", "--num-requests", "200",
             "--policies", "fcfs", "--json", "--quiet"]
     slow = _run_json(capsys, argv)["results"][0]
@@ -77,3 +76,11 @@ def test_simulate_replays_a_trace_faster_with_speedup(capsys) -> None:
     assert slow["num_finished"] == fast["num_finished"] == 200
     assert fast["makespan_s"] < slow["makespan_s"] / 2  # same requests, arrivals 8x denser (then work-bound)
     assert fast["mean_ttft"] > slow["mean_ttft"]  # and more queueing
+
+
+def test_a_missing_traces_dir_is_a_user_error_naming_the_flag(capsys) -> None:
+    argv = ["simulate", "--workload", "trace", "--data", "azure-conv", "--num-requests", "20", "--policies", "fcfs",
+            "--quiet", "--traces-dir", "/nonexistent"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--traces-dir /nonexistent" in err and "azure/AzureLLMInferenceTrace_conv.csv" in err

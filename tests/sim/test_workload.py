@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,13 +9,9 @@ import pytest
 
 from ltrsched.errors import MissingModelError, UserError
 from ltrsched.sim.scores import kendall_tau, make_scores
-from ltrsched.sim.workload import default_traces_dir, load_items, read_trace, with_arrivals
-
-TRACES = default_traces_dir()
-needs_traces = pytest.mark.skipif(not TRACES.is_dir(), reason="../shared/traces not present")
+from ltrsched.sim.workload import TRACE_FILES, default_traces_dir, load_items, read_trace, with_arrivals
 
 
-@needs_traces
 def test_azure_and_mooncake_traces_replay_times_and_lengths() -> None:
     az = load_items("azure-conv", 3)
     assert [(it.prompt_len, it.output_len) for it in az] == [(374, 44), (396, 109), (879, 55)]
@@ -21,6 +19,25 @@ def test_azure_and_mooncake_traces_replay_times_and_lengths() -> None:
     mc = load_items("mooncake-synthetic", 3)
     assert [(it.arrival_time, it.prompt_len, it.output_len) for it in mc] == [
         (0.0, 40160, 6), (0.0, 36640, 4), (0.04, 23769, 3)]
+
+
+def test_packaged_traces_are_the_published_files(tmp_path: Path) -> None:
+    # The README beside the traces lists each shipped file's SHA-256; every trace the CLI names is among them.
+    root = default_traces_dir()
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    sums = [line.split() for line in readme.splitlines() if re.fullmatch(r"[0-9a-f]{64}  \S+", line)]
+    listed = {name: digest for digest, name in sums}
+    assert set(TRACE_FILES.values()) | {"LICENSE-AzurePublicDataset.txt", "LICENSE-Mooncake.txt"} == set(listed)
+    for name, digest in listed.items():
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
+    assert sum((root / name).stat().st_size for name in listed) < 6_000_000  # small enough to ship in the wheel
+    # --traces-dir reads the same layout from any other folder.
+    (tmp_path / "azure").mkdir()
+    (tmp_path / "azure" / "AzureLLMInferenceTrace_conv.csv").write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,7,3\n")
+    assert [(it.prompt_len, it.output_len) for it in load_items("azure-conv", 5, traces_dir=tmp_path)] == [(7, 3)]
+    with pytest.raises(UserError, match=r"--traces-dir .*: no mooncake/synthetic_trace\.jsonl there"):
+        load_items("mooncake-synthetic", 5, traces_dir=tmp_path)
 
 
 def test_malformed_trace_rows_name_file_and_line(tmp_path: Path) -> None:

@@ -8,8 +8,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("vllm")
-
 from tests.vllm.engines import build_engine, engine_scheduler, internal_id, sampling
 from tests.vllm.rankers import BOOM
 

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("vllm")
-
 from tests.vllm.engines import build_engine, engine_scheduler, internal_id, sampling
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]

