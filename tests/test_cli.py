@@ -21,7 +21,8 @@ def test_every_command_and_benchmark_is_registered() -> None:
 
 
 def test_bench_plugin_has_its_config_flags() -> None:
-    args = cli.build_parser().parse_args(["bench", "plugin", "--running", "8", "--policy", "ltr:starvation_threshold=0"])
+    argv = ["bench", "plugin", "--running", "8", "--policy", "ltr:starvation_threshold=0"]
+    args = cli.build_parser().parse_args(argv)
     assert (args.running, args.waiting, args.policy) == (8, 2000, "ltr:starvation_threshold=0")
 
 
