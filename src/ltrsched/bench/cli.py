@@ -77,11 +77,17 @@ def _sim(args: argparse.Namespace) -> int:
 
 
 # -- bench plugin ---------------------------------------------------------------------------------------------
+def _config_command(p: argparse.ArgumentParser, config: type, func: Any, progress_flag: bool = True) -> None:
+    """A benchmark whose flags are a config dataclass's fields, plus --json (and --no-progress)."""
+    add_dataclass_arguments(p, config)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    if progress_flag:
+        p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=func)
+
+
 def _add_plugin(p: argparse.ArgumentParser) -> None:
-    add_dataclass_arguments(p, OverheadConfig)
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.set_defaults(func=_plugin)
+    _config_command(p, OverheadConfig, _plugin)
 
 
 def _plugin(args: argparse.Namespace) -> int:
@@ -94,10 +100,7 @@ def _plugin(args: argparse.Namespace) -> int:
 
 # -- bench serve ----------------------------------------------------------------------------------------------
 def _add_serve(p: argparse.ArgumentParser) -> None:
-    add_dataclass_arguments(p, BenchServeConfig)
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.set_defaults(func=_serve)
+    _config_command(p, BenchServeConfig, _serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -130,9 +133,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 # -- bench soak -----------------------------------------------------------------------------------------------
 def _add_soak(p: argparse.ArgumentParser) -> None:
-    add_dataclass_arguments(p, SoakConfig)
-    p.add_argument("--json", action="store_true", help="print the JSON report")
-    p.set_defaults(func=_soak)
+    _config_command(p, SoakConfig, _soak, progress_flag=False)  # SoakConfig has its own --progress/--no-progress
 
 
 def _soak(args: argparse.Namespace) -> int:

@@ -16,27 +16,32 @@ def _true_len(req: Request) -> int:
     return req.true_output_len
 
 
+@dataclass(slots=True)
+class _TrueLength(Policy):
+    """Ranks by the true output length, or by what remains of it once the request has produced tokens."""
+
+    needs_true_length: ClassVar[bool] = True
+    remaining: ClassVar[bool] = False  # subtract the tokens produced so far (then the rank moves: dynamic_rank)
+
+    def rank(self, req: Request) -> float:
+        done = req.num_output_tokens if self.remaining else 0
+        return float(max(_true_len(req) - done, 0))
+
+
 @register_policy
 @dataclass(slots=True)
-class SJFOracle(Policy):
+class SJFOracle(_TrueLength):
     """Shortest true output first, non-preemptive: a running request keeps its slot."""
 
     name: ClassVar[str] = "sjf-oracle"
     preemptive: ClassVar[bool] = False
-    needs_true_length: ClassVar[bool] = True
-
-    def rank(self, req: Request) -> float:
-        return float(_true_len(req))
 
 
 @register_policy
 @dataclass(slots=True)
-class SRTFOracle(Policy):
+class SRTFOracle(_TrueLength):
     """Shortest true remaining output first, re-ranked every step, preemptive."""
 
     name: ClassVar[str] = "srtf-oracle"
     dynamic_rank: ClassVar[bool] = True
-    needs_true_length: ClassVar[bool] = True
-
-    def rank(self, req: Request) -> float:
-        return float(max(_true_len(req) - req.num_output_tokens, 0))
+    remaining: ClassVar[bool] = True
