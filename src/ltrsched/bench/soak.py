@@ -34,6 +34,7 @@ class SoakConfig(EngineConfig):
     num_requests: int = 2000  # requests sent in all
     concurrency: int = 64  # requests in flight at once
     abort_share: float = 0.1  # share of requests the client abandons at a random moment
+    abort_within_s: float = 3.0  # an abandoned request is dropped uniformly within this long after it is sent
     max_tokens: int = 48  # output cap; each request asks for 1..max_tokens (ignore_eos)
     policy: str = "ltr"  # plugin policy spec
     ltrsched_config: str = "{}"  # more plugin keys, as JSON (e.g. a ranker folder)
@@ -56,7 +57,7 @@ class _Plan:
 def plan_requests(cfg: SoakConfig) -> list[_Plan]:
     rng = random.Random(cfg.seed)
     return [_Plan(f"soak-{i}", " ".join(rng.choices(WORDS, k=rng.randint(3, 120))), rng.randint(1, cfg.max_tokens),
-                  rng.randint(-2, 2), rng.uniform(0.0, 3.0) if rng.random() < cfg.abort_share else None)
+                  rng.randint(-2, 2), rng.uniform(0.0, cfg.abort_within_s) if rng.random() < cfg.abort_share else None)
             for i in range(cfg.num_requests)]
 
 

@@ -34,7 +34,7 @@ class ScoringStats:
     num_scored: int = 0  # requests scored by the ranker
     num_client_scores: int = 0  # requests ranked by their own (trusted) ltr_score
     num_client_scores_refused: int = 0  # requests that sent an ltr_score the operator does not trust
-    num_failed: int = 0  # requests neither the client nor the ranker scored (given the mean score)
+    num_failed: int = 0  # requests the ranker was asked for but could not score (given the mean score)
     num_batches: int = 0  # ranker calls
     num_timeouts: int = 0  # ranker calls abandoned after timeout_s
 
@@ -137,7 +137,7 @@ class ArrivalScorer:
                     for i, value in zip(chunk, self._score_chunk([requests[i] for i in chunk]), strict=True):
                         out[i] = value
             self.stats.scoring_s += time.perf_counter() - t0
-        self.stats.num_failed += sum(1 for i in todo if out[i] is None)
+            self.stats.num_failed += sum(1 for i in todo if out[i] is None)  # the ranker was asked and gave none
         return out
 
     def _ensure_loaded(self) -> bool:
