@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from ltrsched.policies.base import Policy, SortKey, should_displace, sort_key
@@ -218,14 +218,16 @@ class RankedRequests:
         req.last_scheduled_step = self.step  # the count restarts; a re-promotion renews the quantum
         self.num_promotions += 1
 
-    def victims(self, max_num_seqs: int) -> list[Request]:
+    def victims(self, max_num_seqs: int, can_run: Callable[[Request], bool] | None = None) -> list[Request]:
         """Running requests a host should preempt so that better waiting ones get a slot, worst first.
 
         Looks only, moves nothing: the host preempts each victim itself (``preempt``) or may ignore them; the
         waiting heap is restored as it was (stale entries at its top may be dropped, which changes no order).
         Free slots are filled first; after that each next-best waiting request evicts the worst remaining
         running one while ``should_displace`` says so. Only preemptive policies evict, and a promoted request
-        evicts on its rank alone unless promotions may evict (``StarvationConfig.preempt``).
+        evicts on its rank alone unless promotions may evict (``StarvationConfig.preempt``). A waiting request
+        for which ``can_run`` is False (the host cannot schedule it yet: vLLM's deferred requests) neither takes
+        a free slot nor evicts anyone; evicting for it would only waste the victim's work (vLLM issue #53130).
         """
         if not self.policy.preemptive:
             return []
@@ -240,6 +242,8 @@ class RankedRequests:
                 break
             entry = heapq.heappop(self._waiting)
             popped.append(entry)
+            if can_run is not None and not can_run(entry[2]):
+                continue
             if free > 0:
                 free -= 1
                 continue

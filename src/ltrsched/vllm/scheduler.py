@@ -30,6 +30,10 @@ from ltrsched.vllm.stats import PluginStats, step_record
 from ltrsched.vllm.xargs import TRUE_LEN_KEY, true_output_len
 
 logger = logging.getLogger("vllm.ltrsched")
+# Waiting states vLLM skips ("deferred") until an outside event: a grammar compiled, remote KV loaded, more input.
+BLOCKED_STATUSES = frozenset(status for status in (getattr(RequestStatus, name, None) for name in (
+    "WAITING_FOR_STRUCTURED_OUTPUT_GRAMMAR", "WAITING_FOR_FSM", "WAITING_FOR_REMOTE_KVS",
+    "WAITING_FOR_STREAMING_REQ")) if status is not None)
 
 
 class LtrScheduler(Scheduler):
@@ -136,7 +140,7 @@ class LtrScheduler(Scheduler):
     def _ltr_preempt_for_waiting(self, now: float) -> int:
         """Evict the running requests the core names as victims (better waiting ones take their slots)."""
         num = 0
-        for mirror in self.ranked.victims(self._ltr_cap):
+        for mirror in self.ranked.victims(self._ltr_cap, self._ltr_can_run):
             vreq = self.waiting.vllm_request(mirror.request_id)
             if vreq.status != RequestStatus.RUNNING or vreq not in self.running:
                 continue
@@ -146,6 +150,11 @@ class LtrScheduler(Scheduler):
             self.ltr_stats.preempt_s += time.perf_counter() - t0
             num += 1
         return num
+
+    def _ltr_can_run(self, mirror: Request) -> bool:
+        """Could vLLM admit this waiting request now? A deferred one (waiting for a grammar, remote KV or more
+        streamed input) is skipped by vLLM, so evicting a running request for it would gain nothing."""
+        return self.waiting.vllm_request(mirror.request_id).status not in BLOCKED_STATUSES
 
     def _ltr_order_running(self) -> None:
         """Put ``self.running`` in the core's order (best first), unless nothing joined, left or moved since."""
