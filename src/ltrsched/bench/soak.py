@@ -121,6 +121,7 @@ class Watch:
     num_health_ok: int = 0  # /health answered 200
     health_failures: list[str] = field(default_factory=list)  # times (s) and errors of the others
     rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (s since start, MB of all server processes)
+    scrape_s: list[float] = field(default_factory=list)  # s each /metrics scrape took (one every 5 s)
 
 
 def group_rss_mb(pgid: int) -> float:
@@ -155,9 +156,21 @@ async def _watch(session: Any, url: str, pgid: int, watch: Watch, stop: asyncio.
             watch.health_failures.append(f"{time.perf_counter() - t0:.0f} s: {type(exc).__name__}")
         if tick % 5 == 0:
             watch.rss_mb.append((time.perf_counter() - t0, group_rss_mb(pgid)))
+            await _scrape(session, url, watch)
         tick += 1
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+async def _scrape(session: Any, url: str, watch: Watch) -> None:
+    """One Prometheus scrape of /metrics, timed (what a monitoring system costs the server)."""
+    t = time.perf_counter()
+    try:
+        async with session.get(url + "/metrics") as resp:
+            await resp.read()
+        watch.scrape_s.append(time.perf_counter() - t)
+    except Exception as exc:
+        watch.health_failures.append(f"/metrics: {type(exc).__name__}")
 
 
 async def _drive(cfg: SoakConfig, url: str, model: str, pgid: int) -> tuple[Outcomes, Watch, float]:
@@ -224,6 +237,8 @@ def run_soak(cfg: SoakConfig) -> dict[str, Any]:
               "failures": [how for how in outcomes.ended.values() if how.startswith("failed")][:20],
               "num_health_ok": watch.num_health_ok, "health_failures": watch.health_failures,
               "rss_mb": watch.rss_mb, "rss_growth": rss_growth(watch.rss_mb), "metrics": metrics,
+              "num_scrapes": len(watch.scrape_s), "scrape_s_total": sum(watch.scrape_s),
+              "scrape_ms_mean": 1e3 * statistics.fmean(watch.scrape_s) if watch.scrape_s else float("nan"),
               "server_log": str(server.log_path)}
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).write_text(json.dumps(report, indent=1))
@@ -238,7 +253,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"policy {r['config']['policy']}, model {r['config']['model']}",
         f"  ended {r['num_ended']}: {r['num_completed']} completed, {r['num_aborted']} abandoned by the client, "
         f"{r['num_failed']} failed, {r['num_duplicates']} ended twice",
-        f"  /health: {r['num_health_ok']} ok, {len(r['health_failures'])} failed",
+        f"  /health: {r['num_health_ok']} ok, {len(r['health_failures'])} failed; /metrics scraped "
+        f"{r['num_scrapes']} times, {r['scrape_ms_mean']:.1f} ms each "
+        f"({100 * r['scrape_s_total'] / max(r['wall_s'], 1e-9):.2f}% of the run's time)",
         f"  server memory: {rss[0][1] if rss else 0:.0f} MB at start, {rss[-1][1] if rss else 0:.0f} MB at the end, "
         f"growth {100 * r['rss_growth']:+.1f}% (median of the first fifth after warm-up vs the last fifth)",
         f"  plugin at the end: {m.get('ltrsched_tracked_requests', float('nan')):.0f} requests held; "
