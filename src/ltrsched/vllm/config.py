@@ -33,6 +33,10 @@ class PluginConfig:
     trust_client_scores: bool = False  # use a client's vllm_xargs ltr_score (off: any client could jump the queue)
     client_score_token: str = ""  # if set, a client score counts only with vllm_xargs ltrsched_token equal to it
     step_log: str = ""  # JSONL path for the per-step log (ltrsched.steplog); "" = none
+    served_log: str = ""  # JSONL path: one row per finished request (prompt, lengths, finish reason); "" = none
+    served_log_hashed: bool = False  # store a hash and hashed n-grams instead of the prompt text
+    served_log_max_mb: float = 256.0  # rotate the served log past this size (MB)
+    served_log_backups: int = 3  # rotated served logs kept (path.1 ... path.N)
     metrics_interval_s: float = 5.0  # s between updates of the ltrsched_* Prometheus counters
     log_interval_s: float = 60.0  # s between one-line summaries in the engine log; 0 = none
 
@@ -76,6 +80,9 @@ def parse_config(additional_config: Any) -> PluginConfig:
     if cfg.metrics_interval_s <= 0 or cfg.log_interval_s < 0:
         raise UserError(f"{where}.metrics_interval_s must be > 0 and log_interval_s >= 0; got "
                         f"{cfg.metrics_interval_s} and {cfg.log_interval_s}")
+    if cfg.served_log_max_mb <= 0 or cfg.served_log_backups < 0:
+        raise UserError(f"{where}.served_log_max_mb must be > 0 and served_log_backups >= 0; got "
+                        f"{cfg.served_log_max_mb} and {cfg.served_log_backups}")
     if cfg.score_timeout_s <= 0:
         raise UserError(f"{where}.score_timeout_s must be > 0; got {cfg.score_timeout_s}")
     return cfg

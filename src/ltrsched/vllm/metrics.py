@@ -29,6 +29,8 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "num_promotions": ("ltrsched_promotions", "starvation promotions"),
     "overhead_s": ("ltrsched_plugin_seconds", "seconds in the plugin's own code (scoring excluded)"),
     "scoring_s": ("ltrsched_scoring_seconds", "seconds the engine waited for the ranker"),
+    "num_served_logged": ("ltrsched_served_log_rows", "rows written to the served-request log"),
+    "num_served_dropped": ("ltrsched_served_log_dropped", "served-log rows dropped because the writer fell behind"),
 }
 GAUGES: dict[str, tuple[str, str]] = {
     "num_tracked": ("ltrsched_tracked_requests", "requests the plugin holds (waiting, running or being scored)"),

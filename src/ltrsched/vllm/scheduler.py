@@ -26,6 +26,7 @@ from ltrsched.vllm.config import PluginConfig, parse_config
 from ltrsched.vllm.metrics import PluginMetrics
 from ltrsched.vllm.queue import RankedQueue
 from ltrsched.vllm.scoring import ArrivalScorer, ClientTrust, check_ranker_spec
+from ltrsched.vllm.servedlog import ServedLog, ServedRow, finish_reason
 from ltrsched.vllm.stats import PluginStats, step_record
 from ltrsched.vllm.xargs import TRUE_LEN_KEY, true_output_len
 
@@ -55,6 +56,9 @@ class LtrScheduler(Scheduler):
                                         cfg.score_timeout_s, use_ranker=cfg.wants_scores)
         self.waiting: RankedQueue = RankedQueue(self.ranked, self._ltr_flush)
         self.ltr_step_log = StepLogWriter(cfg.step_log) if cfg.step_log else None
+        self.ltr_served_log = (ServedLog(cfg.served_log, self._load_tokenizer, hashed=cfg.served_log_hashed,
+                                         max_bytes=int(cfg.served_log_max_mb * 2**20),
+                                         backups=cfg.served_log_backups) if cfg.served_log else None)
         self.ltr_stats = PluginStats()
         self.ltr_metrics = PluginMetrics(cfg.metrics_interval_s, cfg.log_interval_s)
         self._ltr_warned_true_len = False
@@ -121,11 +125,23 @@ class LtrScheduler(Scheduler):
     def _free_request(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         """vLLM frees every finished or aborted request here (running or waiting): the core forgets it at once,
         so the plugin holds nothing for a request vLLM no longer has."""
+        if self.ltr_served_log is not None:
+            self._ltr_log_served(request)
         out = super()._free_request(request, *args, **kwargs)
         self.waiting.forget(request.request_id)
         if not self.requests:  # idle: publish the final counts now (no step may follow for a while)
             self.ltr_metrics.push(self.ltrsched_stats())
         return out
+
+    def _ltr_log_served(self, request: Any) -> None:
+        """Queue the finished request's row for the served log (the writer thread does the rest)."""
+        assert self.ltr_served_log is not None
+        entry = self.waiting.entries.get(request.request_id)
+        self.ltr_served_log.put(ServedRow(
+            request_id=request.request_id, prompt_token_ids=list(request.prompt_token_ids or ()),
+            num_output_tokens=request.num_output_tokens, finish_reason=finish_reason(request.status),
+            arrival_s=float(request.arrival_time), finish_s=time.time(),
+            score=entry[1].score if entry is not None else None))
 
     def _ltr_sync_finished(self) -> None:
         """A safety net: forget running mirrors whose vLLM request finished without passing ``_free_request``."""
@@ -195,12 +211,13 @@ class LtrScheduler(Scheduler):
     # -- reporting ----------------------------------------------------------------------------------------
     def ltrsched_stats(self) -> dict[str, float]:
         """Counters for benchmarks and metrics: scoring cost, steps, preemptions, promotions, plugin time."""
-        s = self.ltr_scorer.stats
+        s, log = self.ltr_scorer.stats, self.ltr_served_log
         return {"scoring_s": s.scoring_s, "num_scored": s.num_scored, "num_client_scores": s.num_client_scores,
                 "num_client_scores_refused": s.num_client_scores_refused, "num_score_failures": s.num_failed,
                 "num_score_batches": s.num_batches, "num_score_timeouts": s.num_timeouts,
                 **self.ltr_stats.as_dict(), "num_promotions": self.ranked.num_promotions,
-                "num_tracked": len(self.waiting.entries) + len(self.waiting.pending)}
+                "num_tracked": len(self.waiting.entries) + len(self.waiting.pending),
+                "num_served_logged": log.num_written if log else 0, "num_served_dropped": log.num_dropped if log else 0}
 
     def shutdown(self) -> None:
         self.ltr_metrics.push(self.ltrsched_stats())
@@ -208,6 +225,8 @@ class LtrScheduler(Scheduler):
             self.ltr_step_log.close(time.monotonic())
             self.ltr_step_log = None
         self.ltr_scorer.close()
+        if self.ltr_served_log is not None:
+            self.ltr_served_log.close()
         super().shutdown()
 
 
