@@ -101,7 +101,7 @@ def should_displace(waiting: SortKey, running: SortKey, margin: float = 0.0) -> 
     """
     if (waiting.priority, waiting.unpromoted) != (running.priority, running.unpromoted):
         return (waiting.priority, waiting.unpromoted) < (running.priority, running.unpromoted)
-    if waiting.promoted:
+    if not waiting.unpromoted:  # both promoted (fields, not the property: this runs per candidate per step)
         return waiting.promoted_at < running.promoted_at
     return waiting.rank + margin < running.rank
 

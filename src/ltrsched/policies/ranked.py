@@ -135,7 +135,7 @@ class RankedRequests:
         key = self.key(req)
         self._running_key[req.request_id] = key
         self._running_since[req.request_id] = self.step
-        self._num_promoted_running += key.promoted
+        self._num_promoted_running += 1 - key.unpromoted
         _insort(self._running, (key, req))
         self.running_version += 1
 
@@ -154,7 +154,7 @@ class RankedRequests:
         req.last_scheduled_step = self._last_scheduled(req)  # the waiting side reads the field itself
         key = self._running_key.pop(req.request_id)
         del self._running_since[req.request_id]
-        self._num_promoted_running -= key.promoted
+        self._num_promoted_running -= 1 - key.unpromoted
         idx = _bisect(self._running, key)
         assert self._running[idx][1] is req, "running list out of order"
         del self._running[idx]
@@ -248,7 +248,7 @@ class RankedRequests:
                 free -= 1
                 continue
             key = entry[0]
-            if key.promoted and not promotion_preempts:  # first in line for a free slot, but evicts on rank alone
+            if not key.unpromoted and not promotion_preempts:  # first in line for a free slot, but evicts on rank alone
                 key = key.as_unpromoted()
             if worst < 0 or not should_displace(key, self._running[worst][0], self.displace_margin):
                 break
@@ -308,7 +308,7 @@ class RankedRequests:
             return False
         self._running[index] = (new_key, req)
         self._running_key[req.request_id] = new_key
-        self._num_promoted_running += new_key.promoted - key.promoted
+        self._num_promoted_running += key.unpromoted - new_key.unpromoted
         return True
 
 
