@@ -40,7 +40,8 @@ class VllmClientConfig(EngineConfig):
                                metadata={"help": "servers to start, in order (bench serve's --policies names); "
                                                  "oracles read max_tokens as the true length under vLLM's client"})
     our_client: list[str] = field(default_factory=lambda: ["fcfs"],
-                                  metadata={"help": "servers also driven by our own OpenAI client, after vLLM's"})
+                                  metadata={"help": "servers also driven by our own OpenAI client, after vLLM's "
+                                                    "('' for none)"})
     port: int = field(default=8021, metadata={"help": "port of the servers it starts"})
     out_dir: str = field(default="runs/vllm-client", metadata={"help": "dataset, raw results, JSON and CSV go here"})
 
@@ -205,18 +206,33 @@ def write_rows_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         w.writerows(rows)
 
 
+def check(cfg: VllmClientConfig) -> None:
+    """Everything that can be wrong with the flags, before a ranker is trained or a server started."""
+    from ltrsched.vllm.server import resolve_model
+
+    if cfg.num_requests < 1:
+        raise UserError(f"--num-requests {cfg.num_requests}: give at least 1")
+    from ltrsched.bench.runs import POLICY_RUNS
+
+    unknown_servers = [name for name in cfg.servers if name not in POLICY_RUNS]
+    if unknown_servers or not cfg.servers:
+        raise UserError(f"--servers {','.join(unknown_servers) or '(none)'}: choose from {', '.join(POLICY_RUNS)}")
+    unknown = [name for name in cfg.our_client if name and name not in cfg.servers]
+    if unknown:
+        raise UserError(f"--our-client {','.join(unknown)}: not among --servers {','.join(cfg.servers)}; add it "
+                        "there, or pass --our-client '' for vLLM's client alone")
+    resolve_model(cfg.model)
+
+
 def bench_vllm_client(cfg: VllmClientConfig, as_json: bool = False, progress: bool = True) -> dict[str, Any]:
     """Every server in ``cfg.servers`` in turn; prints the table, writes summary.json and summary.csv."""
     from ltrsched.bench.runs import policy_run
 
-    runs = [policy_run(name) for name in cfg.servers]  # unknown names fail before any server starts
-    if any(r.policy == "ltr" for r in runs):
+    check(cfg)
+    if any(policy_run(name).policy == "ltr" for name in cfg.servers):
         from ltrsched.predictor import ensure_default_ranker
 
         ensure_default_ranker(progress=progress)
-    unknown = sorted(set(cfg.our_client) - set(cfg.servers))
-    if unknown:
-        raise UserError(f"--our-client {', '.join(unknown)}: not in --servers")
     requests = burst(load_prompts(cfg.num_requests, cfg.max_output_len, cfg.max_prompt_len, seed=cfg.prompt_seed))
     out = Path(cfg.out_dir)
     dataset = write_custom_dataset(requests, out / "prompts.jsonl")
