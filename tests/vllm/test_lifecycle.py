@@ -3,12 +3,15 @@ they are aborted and counted as dropped, never silently lost."""
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +111,8 @@ def test_sigterm_lets_in_flight_requests_finish(tiny_model_dir: Path, tmp_path: 
         while in_flight(read_metrics(url)) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         sup.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        late = _late_request(url, tiny_model_dir.name)
         _, err = sup.communicate(timeout=120)
         client.join(timeout=60)
     finally:
@@ -121,6 +126,20 @@ def test_sigterm_lets_in_flight_requests_finish(tiny_model_dir: Path, tmp_path: 
     assert res.num_failed == 0
     assert sorted(r.num_output_tokens for r in res.records) == [NUM_TOKENS] * 4
     assert not _group_alive(pgid)
+    assert late != NUM_TOKENS, "a request sent after SIGTERM was served"
+
+
+def _late_request(url: str, model: str) -> int | str:
+    """A request sent during the drain: its completion tokens, or why it failed (refused, aborted)."""
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": NUM_TOKENS,
+            "ignore_eos": True}
+    req = urllib.request.Request(url + "/v1/chat/completions", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return int(json.load(resp)["usage"]["completion_tokens"])
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 @pytest.mark.slow

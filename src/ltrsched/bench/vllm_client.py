@@ -14,7 +14,9 @@ import contextlib
 import csv
 import json
 import math
+import os
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -150,12 +152,14 @@ def add_ratios(rows: list[dict[str, Any]], baseline: str = "vllm") -> None:
 
 
 def format_table(rows: Sequence[dict[str, Any]], title: str) -> str:
-    headers = ["server", "client", "ok", *[h for _, h, _ in COLUMNS], "s/tok vs vllm", "E2E vs vllm", "tok/s vs vllm"]
+    headers = ["server", "client", "ok", *[h for _, h, _ in COLUMNS], "s/tok vs vllm", "E2E vs vllm", "tok/s vs vllm",
+               "server CPU share"]
     lines = []
     for r in rows:
         cells = [r["server"], r["client"], str(r["num_ok"])]
         cells += [fmt.format(r[k]) if r.get(k) is not None else "-" for k, _, fmt in COLUMNS]
         cells += [f"{r[f'{k}_vs_vllm']:.3f}" if r.get(f"{k}_vs_vllm") is not None else "-" for k in RATIO_KEYS]
+        cells.append(f"{r['server_cpu_share']:.2f}" if r.get("server_cpu_share") is not None else "-")
         lines.append(cells)
     return markdown_table(headers, lines, title)
 
@@ -177,6 +181,33 @@ def _serve_config(cfg: VllmClientConfig, run: Any) -> ServeConfig:
     return ServeConfig(**engine, port=cfg.port, policy=run.policy, ltrsched_config=json.dumps(run.extra))
 
 
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field of the whole line
+            total += int(fields[11]) + int(fields[12])  # utime, stime (the 14th and 15th fields)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class CpuShare:
+    """What share of the machine's cores the server got during a client run: well under 1.0 on a machine
+    the server does not have to itself means other work competed with it (and the run's latencies show that)."""
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid = pgid
+        self.cpu0, self.t0 = group_cpu_s(pgid), time.monotonic()
+
+    def result(self) -> dict[str, float]:
+        ncpu = len(os.sched_getaffinity(0))
+        share = (group_cpu_s(self.pgid) - self.cpu0) / max(time.monotonic() - self.t0, 1e-9) / ncpu
+        return {"server_cpu_share": share, "loadavg_1m": os.getloadavg()[0]}
+
+
 def drive_server(cfg: VllmClientConfig, name: str, requests: list[BenchRequest], dataset: Path,
                  progress: bool) -> list[dict[str, Any]]:
     """One fresh server for ``name``: vLLM's client, then (if asked) ours on the same prompts; one row per client."""
@@ -188,13 +219,17 @@ def drive_server(cfg: VllmClientConfig, name: str, requests: list[BenchRequest],
     out = Path(cfg.out_dir)
     rows = []
     with Server(_serve_config(cfg, run)) as server:
+        assert server.proc is not None
         args = client_args(server.url, server.model, server.model_name, dataset, len(requests), out / "raw", name)
+        share = CpuShare(server.proc.pid)
         result = run_vllm_client(args)
-        rows.append(summarize_times(name, "vllm", times_from_vllm(result), float(result["duration"]), len(requests)))
+        rows.append({**summarize_times(name, "vllm", times_from_vllm(result), float(result["duration"]),
+                                       len(requests)), **share.result()})
         if name in cfg.our_client:
+            share = CpuShare(server.proc.pid)
             res = run_openai(server.url, server.model_name, requests, run, progress=progress)
-            rows.append(summarize_times(name, "ltrsched", times_from_records(res.records), res.wall_s,
-                                        len(requests)))
+            rows.append({**summarize_times(name, "ltrsched", times_from_records(res.records), res.wall_s,
+                                           len(requests)), **share.result()})
     return rows
 
 
