@@ -177,8 +177,13 @@ def agreement(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _serve_config(cfg: VllmClientConfig, run: Any) -> ServeConfig:
+    """The server for ``run``; its log (vLLM's 10 s throughput lines show recompute as prompt throughput) is kept
+    beside the raw results, one per server."""
     engine = {k: v for k, v in asdict(cfg).items() if k in EngineConfig.__dataclass_fields__}
-    return ServeConfig(**engine, port=cfg.port, policy=run.policy, ltrsched_config=json.dumps(run.extra))
+    log = (Path(cfg.out_dir) / "raw" / f"{run.name}-server.log").resolve()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return ServeConfig(**engine, port=cfg.port, policy=run.policy, ltrsched_config=json.dumps(run.extra),
+                       log_file=str(log))
 
 
 def group_cpu_s(pgid: int) -> float:
