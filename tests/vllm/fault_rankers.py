@@ -1,42 +1,37 @@
-"""Rankers that misbehave the ways a real one can: hang, or answer with non-numbers (``pkg.module:factory``)."""
+"""Rankers that misbehave, loaded by the plugin as ``"tests.vllm.fault_rankers:Name"`` (its ``ranker`` key)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-HANG_S = 1.5  # how long HangingRanker's first call blocks
+HANG_S = 5.0  # how long HangRanker's first call blocks: far past any sane per-step scoring time limit
 
 
-class HangingRanker:
-    """Its first call blocks for ``HANG_S`` (a stuck ranker: swapped out, a deadlock, a slow disk); later calls are
-    instant. Scores by prompt length so the order it gives is known (shorter prompt = higher score)."""
-
-    name = "hanging"
-    manifest: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self) -> None:
-        self.calls = 0  # how many batches it was asked to score
-        self._lock = threading.Lock()
-
-    def score(self, prompts: Sequence[Any]) -> np.ndarray:
-        with self._lock:
-            self.calls += 1
-            first = self.calls == 1
-        if first:
-            time.sleep(HANG_S)
-        return -np.array([len(str(p)) for p in prompts], dtype=np.float32)
-
-
-class NanRanker:
-    """Answers NaN for every prompt (a broken model file, a division by zero)."""
+class NaNRanker:
+    """Returns NaN for every prompt (a model that diverged, a bad export)."""
 
     name = "nan"
     manifest: ClassVar[dict[str, Any]] = {}
 
     def score(self, prompts: Sequence[Any]) -> np.ndarray:
-        return np.full(len(prompts), np.nan, dtype=np.float32)
+        return np.full(len(prompts), np.nan)
+
+
+class HangRanker:
+    """Blocks for HANG_S on its first call (a deadlocked thread pool, a model paged out), then answers at once."""
+
+    name = "hang"
+    manifest: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self) -> None:
+        self.num_calls = 0
+
+    def score(self, prompts: Sequence[Any]) -> np.ndarray:
+        self.num_calls += 1
+        if self.num_calls == 1:
+            time.sleep(HANG_S)
+        return np.arange(len(prompts), dtype=float)  # later prompts "shorter": the opposite of arrival order

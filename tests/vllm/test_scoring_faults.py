@@ -21,7 +21,7 @@ def _scheduler(tiny_llama_dir: Path, ranker: str, timeout_s: float = 5.0) -> obj
 
 
 def test_a_hanging_ranker_costs_one_time_limit_then_its_batch_goes_by_arrival(tiny_llama_dir: Path) -> None:
-    sched = _scheduler(tiny_llama_dir, "tests.vllm.fault_rankers:HangingRanker", timeout_s=0.2)
+    sched = _scheduler(tiny_llama_dir, "tests.vllm.fault_rankers:HangRanker", timeout_s=0.2)
     add_all(sched, [make_request("long-prompt", 40, 2, arrival_time=0.0),
                     make_request("short", 4, 2, arrival_time=1.0)])
     t0 = time.perf_counter()
@@ -43,18 +43,3 @@ def test_a_hanging_ranker_costs_one_time_limit_then_its_batch_goes_by_arrival(ti
     stats = sched.ltrsched_stats()
     assert stats["num_scored"] == 1 and not sched.has_requests()
     assert sched.ranked.num_waiting == 0 and sched.ranked.num_running == 0 and not sched.waiting.entries
-
-
-def test_nan_scores_fall_back_to_arrival_order_and_are_counted(tiny_llama_dir: Path) -> None:
-    sched = _scheduler(tiny_llama_dir, "tests.vllm.fault_rankers:NanRanker")
-    add_all(sched, [make_request(f"r{i}", 8, 2, arrival_time=float(i)) for i in range(3)])
-    order: list[str] = []
-    for _ in range(30):
-        out, _ = step(sched)
-        order += [rid for rid in out.num_scheduled_tokens if rid not in order]
-        if not sched.has_requests():
-            break
-    assert order == ["r0", "r1", "r2"]
-    stats = sched.ltrsched_stats()
-    assert stats["num_score_failures"] == 3 and stats["num_scored"] == 0
-    assert [e[1].score for e in sched.waiting.entries.values()] == []  # finished: nothing left behind

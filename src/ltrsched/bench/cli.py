@@ -14,12 +14,14 @@ from ltrsched.bench.demo import DemoConfig
 from ltrsched.bench.overhead import OverheadConfig
 from ltrsched.bench.serve import BenchServeConfig
 from ltrsched.bench.soak import SoakConfig
+from ltrsched.bench.vllm_client import VllmClientConfig
 from ltrsched.cliargs import add_dataclass_arguments, from_namespace
 from ltrsched.report import json_safe
 
 
 def register(commands: Any) -> None:
-    bench = commands.add_parser("bench", help="benchmarks: predictor, sim, plugin, serve, calibrate, soak")
+    bench = commands.add_parser("bench", help="benchmarks: predictor, sim, plugin, serve, calibrate, "
+                                                 "vllm-client, soak")
     benchmarks = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     _add_predictor(benchmarks.add_parser("predictor", help="ranker quality (all losses, fast tier, baselines) "
                                                            "and speed"))
@@ -29,6 +31,8 @@ def register(commands: Any) -> None:
     _add_serve(benchmarks.add_parser("serve", help="policies side by side on a real vLLM engine"))
     _add_calibrate(benchmarks.add_parser("calibrate", help="fit the simulator to a `bench serve` run's step logs "
                                                            "and compare its prediction with the real run"))
+    _add_vllm_client(benchmarks.add_parser("vllm-client", help="vLLM's own bench client against plain vLLM and "
+                                                               "the plugin"))
     _add_soak(benchmarks.add_parser("soak", help="thousands of requests through ltrsched serve, some abandoned "
                                                  "mid-stream: nothing lost, the plugin empty, memory flat"))
 
@@ -128,6 +132,18 @@ def _calibrate(args: argparse.Namespace) -> int:
                           out=args.out)
     doc = calibrate(cfg, progress=args.progress)
     print(json.dumps(json_safe(doc), indent=1) if args.json else format_calibration(doc))
+    return 0
+
+
+# -- bench vllm-client ---------------------------------------------------------------------------------------
+def _add_vllm_client(p: argparse.ArgumentParser) -> None:
+    _config_command(p, VllmClientConfig, _vllm_client)
+
+
+def _vllm_client(args: argparse.Namespace) -> int:
+    from ltrsched.bench.vllm_client import bench_vllm_client
+
+    bench_vllm_client(from_namespace(VllmClientConfig, args), as_json=args.json, progress=args.progress)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,13 @@ class PolicyRun:
         block = {**self.core.to_mapping(), **self.extra}
         parse_config({"ltrsched": block})  # fail now, naming a bad key
         return {**PluginConfig(core=self.core).to_block(), **self.extra}
+
+
+    def server_flags(self) -> tuple[str, str]:
+        """(``ServeConfig.policy``, ``ServeConfig.ltrsched_config``) of the server that runs this."""
+        if self.core is None:
+            return ("vllm-priority" if self.client_priority else "vllm"), "{}"
+        return self.core.policy, json.dumps(self.plugin_block())
 
 
 def _runs(*runs: PolicyRun) -> dict[str, PolicyRun]:

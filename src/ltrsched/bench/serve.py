@@ -68,10 +68,7 @@ def run_policy(cfg: BenchServeConfig, run: PolicyRun, requests: list[BenchReques
 
     if cfg.url:
         return run_openai(cfg.url, _served_name(cfg.url), requests, run, progress=progress)
-    if run.core is None:
-        policy, block = ("vllm-priority" if run.client_priority else "vllm"), "{}"
-    else:
-        policy, block = run.core.policy, json.dumps(run.plugin_block())
+    policy, block = run.server_flags()
     scfg = ServeConfig(**{**_engine_fields(cfg), "port": cfg.port, "policy": policy, "ltrsched_config": block})
     with Server(scfg) as server:
         return run_openai(server.url, server.model_name, requests, run, progress=progress)

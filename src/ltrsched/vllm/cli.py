@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from typing import Any
 
@@ -34,12 +33,14 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"starting {server.model_name} on {server.url} (policy {cfg.policy}); log: {server.log_path}",
           file=sys.stderr)
     with server:
-        print(f"healthy: {server.url}/v1 (Ctrl-C stops the server and its engine)", file=sys.stderr)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        assert server.proc is not None
-        server.proc.wait()
-        print(f"the server exited (code {server.proc.returncode}); log: {server.log_path}", file=sys.stderr)
-    return 0
+        print(f"healthy: {server.url}/v1 (Ctrl-C or SIGTERM: no new requests, in-flight ones get "
+              f"--drain-timeout-s {cfg.drain_timeout_s:g} s, then the engine stops)", file=sys.stderr)
+        if cfg.policy not in ("vllm", "vllm-priority"):
+            print(f"metrics: {server.url}/metrics (ltrsched_* counters beside vllm:*); a summary line a minute in "
+                  f"the engine log: {server.log_path}", file=sys.stderr)
+        from ltrsched.vllm.lifecycle import serve_until_stopped
+
+        return serve_until_stopped(server, cfg.drain_timeout_s)
 
 
 def _label(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import os
 import signal
 import subprocess
@@ -49,6 +50,8 @@ class ServeConfig(EngineConfig):
     ltrsched_config: str = "{}"  # more plugin config keys, as JSON
     startup_timeout_s: float = 300.0  # s to wait for /health before giving up
     log_file: str = ""  # server log path (default: a file in the cache dir)
+    drain_timeout_s: float = 30.0  # on SIGTERM, s in-flight requests get to finish (no new ones are admitted); 0
+    # aborts them
 
 
 def resolve_model(name: str) -> str:
@@ -108,7 +111,8 @@ def server_command(cfg: ServeConfig, model: str) -> list[str]:
             "--dtype", cfg.dtype, *(["--enforce-eager"] if cfg.enforce_eager else []),
             "--max-model-len", str(cfg.max_model_len),
             "--max-num-seqs", str(cfg.max_num_seqs), "--max-num-batched-tokens", str(cfg.max_num_batched_tokens),
-            "--seed", str(cfg.seed), *plugin_args(cfg.policy, extra)]
+            "--seed", str(cfg.seed), "--shutdown-timeout", str(math.ceil(cfg.drain_timeout_s)),
+            *plugin_args(cfg.policy, extra)]
 
 
 class Server:
