@@ -29,6 +29,8 @@ class Scorer(Protocol):
 
     def score(self, prompts: Sequence[Any]) -> np.ndarray: ...
 
+    def predict_quantiles(self, prompts: Sequence[Any]) -> np.ndarray: ...
+
 
 def load_ranker(path: str | Path, device: str = "cpu") -> Scorer:
     """Open a saved ranker folder, whatever its kind (``manifest.json``'s ``kind``)."""
