@@ -1,10 +1,11 @@
 """Output-length quantiles from a ranker's score: a calibrated mapping fitted on the val split.
 
 Val scores are cut into ``NUM_BINS`` equal-count bins; each bin's empirical p10/p50/p90 of the true lengths are
-made monotone across bins (a higher score never predicts a longer answer: running minimum in score order), and a
-prompt's quantiles are linear interpolation between bin centres (clamped at the ends). Every step keeps
-p10 <= p50 <= p90, so any score, however extreme, gives ordered quantiles. Stored in the manifest under
-``"quantiles"``; ``predict_quantiles`` works on every scorer kind that has it.
+made monotone across bins by isotonic regression per level (a higher score never predicts a longer answer), then
+ordered across levels by a running maximum (p10 <= p50 <= p90; the maximum of non-increasing sequences is
+non-increasing, so both orders hold), and a prompt's quantiles are linear interpolation between bin centres
+(clamped at the ends), which keeps both: any score, however extreme, gives ordered quantiles. Stored in the
+manifest under ``"quantiles"``; ``predict_quantiles`` works on every scorer kind that has it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 from ltrsched.errors import UserError
 
 LEVELS = (0.1, 0.5, 0.9)  # the quantiles predicted
-NUM_BINS = 20  # equal-count score bins on val
+NUM_BINS = 20  # equal-count score bins on val (fewer when val is small)
+MIN_PER_BIN = 30  # rows per bin at least, so a bin's p10/p90 is an estimate, not an extreme
 
 
 @dataclass(slots=True)
@@ -47,16 +49,23 @@ class QuantileMap:
 
 def fit_quantile_map(scores: np.ndarray, output_lens: Sequence[int] | np.ndarray, num_bins: int = NUM_BINS,
                      levels: Sequence[float] = LEVELS) -> QuantileMap:
-    """Fit on (val scores, true lengths). Needs at least one row."""
+    """Fit on (val scores, true lengths); bins hold at least ``MIN_PER_BIN`` rows. Needs at least one row."""
+    from sklearn.isotonic import IsotonicRegression
+
     s = np.asarray(scores, dtype=np.float64)
     lens = np.asarray(output_lens, dtype=np.float64)
     if len(s) == 0:
         raise ValueError("no rows to fit a quantile map on")
+    s = np.nan_to_num(s, nan=0.0, posinf=np.finfo(np.float64).max, neginf=np.finfo(np.float64).min)
     order = np.argsort(s, kind="stable")
-    parts = [p for p in np.array_split(order, min(num_bins, len(s))) if len(p)]
+    parts = np.array_split(order, int(np.clip(len(s) // MIN_PER_BIN, 1, num_bins)))
     centers = np.array([np.median(s[p]) for p in parts])
-    values = np.array([np.quantile(lens[p], levels) for p in parts])
-    values = np.minimum.accumulate(values, axis=0)  # non-increasing as the score rises
+    values = np.array([np.quantile(lens[p], levels) for p in parts])  # [bins, levels]
+    sizes = np.array([len(p) for p in parts], dtype=np.float64)
+    iso = IsotonicRegression(increasing=False)
+    x = np.arange(len(parts), dtype=np.float64)
+    values = np.stack([iso.fit_transform(x, values[:, j], sample_weight=sizes) for j in range(len(levels))], 1)
+    values = np.maximum.accumulate(values, axis=1)  # max of non-increasing columns stays non-increasing
     keep = np.concatenate([[True], np.diff(centers) > 0])  # np.interp needs increasing centres
     return QuantileMap([float(x) for x in levels], centers[keep].tolist(), values[keep].tolist())
 
