@@ -56,7 +56,8 @@ def fit_quantile_map(scores: np.ndarray, output_lens: Sequence[int] | np.ndarray
     lens = np.asarray(output_lens, dtype=np.float64)
     if len(s) == 0:
         raise ValueError("no rows to fit a quantile map on")
-    s = np.nan_to_num(s, nan=0.0, posinf=np.finfo(np.float64).max, neginf=np.finfo(np.float64).min)
+    big = float(np.finfo(np.float64).max)
+    s = np.nan_to_num(s, nan=0.0, posinf=big, neginf=-big)
     order = np.argsort(s, kind="stable")
     parts = np.array_split(order, int(np.clip(len(s) // MIN_PER_BIN, 1, num_bins)))
     centers = np.array([np.median(s[p]) for p in parts])
