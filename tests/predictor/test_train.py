@@ -16,6 +16,8 @@ from ltrsched.predictor.metrics import mean_list_tau
 from ltrsched.predictor.model import ModelConfig
 from ltrsched.predictor.train import TrainConfig, train_ranker
 
+pytestmark = pytest.mark.slow  # trains a real MiniLM: ~60 s on an idle 2-core machine, several minutes when shared
+
 
 @pytest.fixture(scope="module")
 def trained(sharegpt_small, tmp_path_factory):
