@@ -134,12 +134,8 @@ def _train_head(model: Any, spec: Any, cfg: TrainConfig, emb_tr: np.ndarray, len
     return best
 
 
-def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExample], val: list[LengthExample],
-              rng: np.random.Generator, best: float, progress: bool) -> tuple[float, int]:
-    import torch
-    from tqdm import tqdm
-
-    model = ranker.model
+def _param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Freeze the backbone but its top ``train_layers``; optimizer groups for those layers and the head."""
     for p in model.backbone.parameters():
         p.requires_grad_(False)
     layers = encoder_layers(model)
@@ -147,8 +143,31 @@ def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExa
     for layer in top:
         for p in layer.parameters():
             p.requires_grad_(True)
-    params: list[dict[str, Any]] = [{"params": [p for layer in top for p in layer.parameters()], "lr": cfg.lr},
-              {"params": list(model.head.parameters()), "lr": cfg.head_lr * (0.1 if cfg.head_epochs else 1.0)}]
+    return [{"params": [p for layer in top for p in layer.parameters()], "lr": cfg.lr},
+            {"params": list(model.head.parameters()), "lr": cfg.head_lr * (0.1 if cfg.head_epochs else 1.0)}]
+
+
+def _step(ranker: Ranker, spec: Any, opt: Any, trainable: list[Any], batch: list[LengthExample]) -> None:
+    """One optimizer step on one list (the batch is length-sorted for padding, the lengths with it)."""
+    import torch
+
+    (_, input_ids, mask), = list(ranker._batches([e.prompt for e in batch], len(batch)))
+    order = np.argsort([len(x) for x in ranker.encode([e.prompt for e in batch])], kind="stable")
+    lens = torch.tensor([batch[i].output_len for i in order])
+    loss = spec.fn(ranker.model(input_ids, mask), lens.to(input_ids.device))
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    opt.step()
+
+
+def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExample], val: list[LengthExample],
+              rng: np.random.Generator, best: float, progress: bool) -> tuple[float, int]:
+    import torch
+    from tqdm import tqdm
+
+    model = ranker.model
+    params = _param_groups(model, cfg)
     opt = torch.optim.AdamW(params, weight_decay=0.01)
     trainable = [p for group in params for p in group["params"]]
     best_state = [p.detach().clone() for p in trainable]
@@ -167,15 +186,7 @@ def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExa
         model.train()
         lists = _lists(len(train), cfg.list_size, rng)
         for idx in tqdm(lists, desc=f"fine-tune {epoch + 1}/{cfg.epochs}", disable=not progress, file=sys.stderr):
-            batch = [train[i] for i in idx]
-            (_, input_ids, mask), = list(ranker._batches([e.prompt for e in batch], len(batch)))
-            order = np.argsort([len(x) for x in ranker.encode([e.prompt for e in batch])], kind="stable")
-            lens = torch.tensor([batch[i].output_len for i in order])
-            loss = spec.fn(model(input_ids, mask), lens.to(input_ids.device))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
+            _step(ranker, spec, opt, trainable, [train[i] for i in idx])
             steps += 1
             if cfg.eval_every and steps % cfg.eval_every == 0:
                 evaluate()
