@@ -142,7 +142,9 @@ def register(commands: Any, bench_commands: Any) -> None:
     add_dataclass_arguments(p, FastConfig, skip=("prompt_format",))
     p.set_defaults(func=cmd_train)
 
-    p = commands.add_parser("eval", help="Kendall tau-b of rankers side by side (lists of 32 and whole split)")
+    p = commands.add_parser("eval", help="rankers side by side: Kendall tau-b (lists of 32, whole split, per "
+                            "prompt-length bucket, long-prompt mix), oracle-gain share of a simulated burst, "
+                            "shortest-decile recall, length-quantile calibration")
     p.add_argument("models", nargs="*", help="ranker folders, 'default', 'prompt-length' or 'tfidf-ridge'")
     p.add_argument("--baselines", action="store_true", help="add prompt-length and tfidf-ridge")
     p.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
