@@ -14,6 +14,15 @@ def test_train_fast_then_eval_side_by_side_json(tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["fast", "prompt-length", "tfidf-ridge"]
     assert all(-1 <= r["tau"] <= 1 and r["num_prompts"] == 480 for r in rows)
+    fast = rows[0]
+    assert sum(fast["bucket_size"].values()) == 480 and list(fast["bucket_tau"]) == ["<64", "64-255", "256-1023",
+                                                                                     ">=1024"]
+    assert all(0 <= r["decile_recall"] <= 1 and -3 < r["oracle_gain"] <= 1 for r in rows)
+    assert 0 < fast["calibration"]["below_p50"] < 1 and rows[1]["calibration"] is None
+    assert trained["manifest"]["data"]["removed_leaks"]["train_vs_test"]["identical"] >= 0
+    assert main(["eval", str(out), "--data", str(FIXTURE), "--split", "all"]) == 0
+    text = capsys.readouterr().out
+    assert "| model | <64 | 64-255 | 256-1023 | >=1024 | long mix | oracle gain |" in text and "pinball_p50" in text
     assert main(["score", "--model", str(out), "--json", "hi", "Write a 2000-word essay on Rome"]) == 0
     scores = json.loads(capsys.readouterr().out)["scores"]
     assert len(scores) == 2

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from ltrsched.errors import UserError
-from ltrsched.predictor.data import LengthExample, load_jsonl, load_jsonl_report, split_of
+from ltrsched.predictor.data import LengthExample, load_jsonl, load_jsonl_report, parse_row, split_of
 from ltrsched.predictor.tokens import count_tokens
 
 GOOD = [
@@ -81,3 +81,29 @@ def test_fixture_rows_are_real_sharegpt(sharegpt_small):
     train, held_out = sharegpt_small
     assert len(train) == 320 and len(held_out) == 160
     assert {split_of(e.id.split(":")[0]) for e in held_out} == {"test"}
+
+
+def test_parse_row_without_output_for_prompt_sets():
+    assert parse_row({"prompt": "hi"}, need_output=False) == ("hi", None, None)
+    with pytest.raises(ValueError, match="missing 'output_len'"):
+        parse_row({"prompt": "hi"})
+    with pytest.raises(ValueError, match="'prompt' is empty"):
+        parse_row({"prompt": " "}, need_output=False)
+
+
+def test_label_reads_prompt_files_with_the_training_row_checker(tmp_path):
+    import subprocess
+    import sys
+
+    from ltrsched.vllm.label import read_prompt_file
+
+    path = tmp_path / "prompts.jsonl"
+    _write(path, [{"id": "a", "prompt": "Write a haiku"}, GOOD[1]])
+    rows = read_prompt_file(path)
+    assert rows[0] == ("a", [{"role": "user", "content": "Write a haiku"}])
+    assert rows[1][0] == "line2" and rows[1][1][-1] == {"role": "user", "content": "Tell me a joke"}
+    _write(path, [{"id": "a", "prompt": "ok"}, {"messages": [{"role": "user"}]}])
+    with pytest.raises(UserError, match=r"prompts\.jsonl:2: 'messages' must be"):
+        read_prompt_file(path)
+    code = "import sys, ltrsched.vllm.label; sys.exit('ltrsched.bench' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0  # label needs no bench code

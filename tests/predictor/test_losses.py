@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ltrsched.predictor.labels import length_label, num_classes
-from ltrsched.predictor.losses import LOSSES, get_loss, listmle
+from ltrsched.predictor.losses import LOSSES, get_loss, listmle, sched_pairwise
 
 
 def test_listmle_pinned_value_by_hand():
@@ -50,3 +50,24 @@ def test_registry_refuses_duplicates_and_names_known():
 
     with pytest.raises(UserError, match="known: classification"):
         get_loss("nope")
+
+
+def test_sched_pairwise_pinned_value_by_hand():
+    # lens 10, 20, 40 (no clamping), scores 1, 0, 0. Pairs (shorter, longer) and weights |1/a - 1/b|:
+    # (10, 20): 0.05, gap 1 -> log(1 + e^-1); (10, 40): 0.075, gap 1 -> log(1 + e^-1); (20, 40): 0.025,
+    # gap 0 -> log 2. Loss = (0.125 log(1 + e^-1) + 0.025 log 2) / 0.15.
+    expected = (0.125 * math.log(1 + math.exp(-1)) + 0.025 * math.log(2)) / 0.15
+    got = sched_pairwise(torch.tensor([1.0, 0.0, 0.0]), torch.tensor([10, 20, 40]))
+    assert float(got) == pytest.approx(expected, abs=1e-6)
+    assert float(got) == pytest.approx(0.3766, abs=1e-4)  # 0.0565 / 0.15
+    # lengths under SCHED_MIN_LEN weigh as 10: a 2- vs 5-token pair carries no weight, only its pairs with 40
+    tied = sched_pairwise(torch.tensor([0.0, 0.0, 0.0]), torch.tensor([2, 5, 40]))
+    assert float(tied) == pytest.approx(math.log(2), abs=1e-6)
+
+
+def test_sched_pairwise_weighs_short_pairs_most():
+    # the same one misordered pair costs more among short requests than among long ones
+    lens = torch.tensor([10, 20, 400, 800])
+    wrong_short = sched_pairwise(torch.tensor([0.0, 1.0, -2.0, -3.0]), lens)
+    wrong_long = sched_pairwise(torch.tensor([3.0, 2.0, -1.0, 0.0]), lens)
+    assert float(wrong_short) > float(wrong_long)

@@ -1,4 +1,4 @@
-from ltrsched.predictor.prompts import MAX_CHARS, normalize
+from ltrsched.predictor.prompts import MAX_CHARS, as_messages, head_tail, normalize
 
 CHATML = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM<|im_end|>\n"
           "<|im_start|>user\nHow do I sort a list?<|im_end|>\n<|im_start|>assistant\n")
@@ -24,3 +24,17 @@ def test_odd_inputs_never_raise():
     assert normalize(b"caf\xc3\xa9") == "café"
     assert normalize([{"role": "user", "content": [{"type": "text", "text": "hi"}]}]) == "hi"
     assert len(normalize("x" * (MAX_CHARS * 3))) == MAX_CHARS
+
+
+def test_huge_prompt_keeps_head_and_tail():
+    text = "START " + "x" * (MAX_CHARS * 2) + " END"
+    out = normalize(text)
+    assert len(out) == MAX_CHARS and out.startswith("START") and out.endswith("END")
+
+
+def test_head_tail_and_as_messages():
+    assert head_tail("abcdefghij", 3, 0) == "abc"
+    assert head_tail("abcdefghij", 3, 2) == "abc\nij"
+    assert head_tail("abcde", 3, 2) == "abcde"  # short enough: whole
+    assert as_messages("hi") == [{"role": "user", "content": "hi"}]
+    assert as_messages([{"role": "user", "content": 5}]) == [{"role": "user", "content": "5"}]

@@ -7,11 +7,11 @@ same work, so policies differ only in order; the ranker still sees only the prom
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 
 from ltrsched.errors import UserError
+from ltrsched.predictor.prompts import as_messages
 
 WORKLOADS = ("burst", "poisson", "synthetic")
 
@@ -40,12 +40,6 @@ def load_prompts(num: int, max_output_len: int = 512, max_prompt_len: int = 1024
         out.append(BenchRequest(request_id=f"r{i:05d}-{ex.id}", messages=as_messages(ex.prompt),
                                 output_len=max(1, min(ex.output_len, max_output_len))))
     return out
-
-
-def as_messages(prompt: Any) -> list[dict[str, str]]:
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]
 
 
 def burst(requests: list[BenchRequest]) -> list[BenchRequest]:

@@ -29,6 +29,8 @@ class Scorer(Protocol):
 
     def score(self, prompts: Sequence[Any]) -> np.ndarray: ...
 
+    def predict_quantiles(self, prompts: Sequence[Any]) -> np.ndarray: ...
+
 
 def load_ranker(path: str | Path, device: str = "cpu") -> Scorer:
     """Open a saved ranker folder, whatever its kind (``manifest.json``'s ``kind``)."""
@@ -62,9 +64,10 @@ def ensure_default_ranker(progress: bool = True) -> Scorer:
     if not (path / "manifest.json").is_file():
         from ltrsched.predictor.presets import train_preset
 
-        print("ltrsched: no default ranker yet; training the demo configuration (MiniLM fine-tuned with ListMLE for "
-              "4 min, plus the fast tier: ~6 min on 2 cores; the progress bar's ETA is for a whole epoch). For the "
-              "full ranker run `ltrsched train --preset default`.", file=sys.stderr, flush=True)
+        print("ltrsched: no default ranker yet; training the demo configuration (MiniLM reading head + tail, "
+              "fine-tuned with ListMLE for 4 min, plus the fast tier: ~6 min on 2 cores; the progress bar's ETA is "
+              "for a whole epoch). For the full ranker run `ltrsched train --preset default`.", file=sys.stderr,
+              flush=True)
         train_preset("demo", out=path, progress=progress)
     return default_ranker()
 

@@ -151,8 +151,11 @@ class BadRow:
     reason: str  # what is wrong, in words
 
 
-def _check_row(row: Any) -> tuple[str | Messages, int | None, str | None]:
-    """(prompt, output_len or None, output text or None); raises ValueError saying what is wrong."""
+def parse_row(row: Any, need_output: bool = True) -> tuple[str | Messages, int | None, str | None]:
+    """(prompt, output_len or None, output text or None) of one JSONL row; ValueError saying what is wrong.
+
+    ``need_output=False`` (prompt sets to label) accepts rows without ``output_len``/``output``.
+    """
     if not isinstance(row, dict):
         raise ValueError(f"expected a JSON object, got {type(row).__name__}")
     if "prompt" in row:
@@ -182,6 +185,8 @@ def _check_row(row: Any) -> tuple[str | Messages, int | None, str | None]:
         if not isinstance(row["output"], str):
             raise ValueError(f"'output' must be a string, got {type(row['output']).__name__}")
         return prompt, None, row["output"]
+    if not need_output:
+        return prompt, None, None
     raise ValueError("missing 'output_len' (tokens) or 'output' (the response text)")
 
 
@@ -209,7 +214,7 @@ def load_jsonl_report(path: str | Path, tokenizer: str | None = None,
                 if not text.strip():
                     continue
                 row = json.loads(text)
-                prompt, n, output = _check_row(row)
+                prompt, n, output = parse_row(row)
             except (UnicodeDecodeError, ValueError) as exc:
                 reason = "invalid UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
                 if not skip_bad:

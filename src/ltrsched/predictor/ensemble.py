@@ -39,6 +39,12 @@ class EnsembleRanker:
             total += w * (member.score(prompts).astype(np.float64) - mu) / sd
         return total.astype(np.float32)
 
+    def predict_quantiles(self, prompts: Sequence[Any]) -> np.ndarray:
+        """[n, 3] (p10, p50, p90) output tokens, from the blended score through the val-fitted mapping."""
+        from ltrsched.predictor.quantiles import predict_quantiles
+
+        return predict_quantiles(self, prompts)
+
     @classmethod
     def fit(cls, paths: Sequence[str | Path], val: list[LengthExample], name: str = KIND,
             grid: Sequence[float] = tuple(np.linspace(0, 1, 21))) -> EnsembleRanker:
@@ -58,7 +64,11 @@ class EnsembleRanker:
                     "member_names": [m.name for m in members],
                     "weights": [w, 1 - w], "stats": stats, "metrics": {"val_tau": best_tau},
                     "loss": "ensemble"}
-        return cls(members, [w, 1 - w], stats, manifest)
+        from ltrsched.predictor.quantiles import add_quantiles
+
+        ensemble = cls(members, [w, 1 - w], stats, manifest)
+        add_quantiles(ensemble, w * z[0] + (1 - w) * z[1], lens)
+        return ensemble
 
     def save(self, path: str | Path) -> Path:
         """Members inside ``path`` are stored by relative path, so the folder can move as one piece."""
@@ -73,7 +83,8 @@ class EnsembleRanker:
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> EnsembleRanker:
         from ltrsched.predictor import load_ranker
+        from ltrsched.predictor.ranker import read_manifest
 
-        manifest = json.loads((Path(path) / "manifest.json").read_text())
+        manifest = read_manifest(Path(path), KIND, "EnsembleRanker.load")
         members = [load_ranker(Path(path) / p, device) for p in manifest["members"]]  # absolute p stays absolute
         return cls(members, list(manifest["weights"]), [tuple(s) for s in manifest["stats"]], manifest)

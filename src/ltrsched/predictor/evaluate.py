@@ -1,10 +1,12 @@
-"""Side-by-side evaluation: tau-b per list of 32 and over the split, accuracy for classifiers, one table."""
+"""Side-by-side evaluation: tau-b per list of 32 and over the split, tau per prompt-length bucket and on a
+long-prompt mix, the scheduling figures (oracle-gain share of a simulated burst, shortest-decile recall),
+accuracy for classifiers and length-quantile calibration where the ranker has quantiles; Markdown tables."""
 
 from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,12 @@ class EvalRow:
     accuracy: float | None  # bucket accuracy (classifiers only)
     num_prompts: int  # prompts scored
     prompts_per_s: float  # scoring speed seen here (includes a cold start)
+    bucket_tau: dict[str, float] = field(default_factory=dict)  # prompt-length bucket -> mean list tau
+    bucket_size: dict[str, int] = field(default_factory=dict)  # prompt-length bucket -> prompts in it
+    long_mix_tau: float = float("nan")  # mean list tau on equal draws from every bucket (schedmetric)
+    decile_recall: float = float("nan")  # share of the true shortest 10% in the predicted shortest 10%
+    oracle_gain: float = float("nan")  # share of the SRTF oracle's gain in a simulated burst, 1 = oracle
+    calibration: dict[str, float] | None = None  # below_pXX and pinball_pXX (tokens) of the quantiles
 
 
 def scores_for(name: str, examples: list[LengthExample], train: list[LengthExample] | None) -> tuple[np.ndarray, Any]:
@@ -49,38 +57,78 @@ def scores_for(name: str, examples: list[LengthExample], train: list[LengthExamp
     return ranker.score([e.prompt for e in examples]), ranker
 
 
-def evaluate(models: list[str], examples: list[LengthExample], train: list[LengthExample] | None = None,
-             list_size: int = LIST_SIZE) -> tuple[list[EvalRow], dict[str, np.ndarray]]:
-    rows, all_scores = [], {}
+def _quantile_calibration(ranker: Any, examples: list[LengthExample], lens: np.ndarray) -> dict[str, float] | None:
+    if "quantiles" not in (getattr(ranker, "manifest", {}) or {}):
+        return None
+    from ltrsched.predictor.quantiles import calibration
+
+    return calibration(ranker.predict_quantiles([e.prompt for e in examples]), lens)
+
+
+def _row(name: str, ranker: Any, scores: np.ndarray, examples: list[LengthExample], dt: float,
+         list_size: int, burst: bool) -> EvalRow:
+    from ltrsched.predictor import schedmetric as sm
+
     lens = np.array([e.output_len for e in examples])
+    plens = np.array([e.prompt_len for e in examples])
+    manifest = getattr(ranker, "manifest", {}) or {}
+    loss = str(manifest.get("loss", ""))
+    acc = None
+    if loss.startswith("classification"):
+        from ltrsched.predictor.losses import get_loss
+
+        acc = float(np.mean(scores.astype(np.int64) == length_label(lens, get_loss(loss).group)))
+    taus = list_taus(scores, lens, list_size)
+    buckets = sm.bucket_taus(scores, lens, plens, list_size)
+    return EvalRow(name, str(manifest.get("kind", "baseline")), loss, float(taus.mean()), float(taus.std()),
+                   split_tau(scores, lens), acc, len(examples), len(examples) / dt,
+                   {k: v[0] for k, v in buckets.items()}, {k: v[1] for k, v in buckets.items()},
+                   sm.long_mix_tau(scores, lens, plens, list_size), sm.shortest_decile_recall(scores, lens),
+                   sm.oracle_gain_share(plens, lens, scores) if burst else float("nan"),
+                   _quantile_calibration(ranker, examples, lens))
+
+
+def evaluate(models: list[str], examples: list[LengthExample], train: list[LengthExample] | None = None,
+             list_size: int = LIST_SIZE, burst: bool = True) -> tuple[list[EvalRow], dict[str, np.ndarray]]:
+    """One row per model (``burst``: also simulate the split's burst, ~2 s per 1,000 prompts)."""
+    rows, all_scores = [], {}
     for name in models:
         t0 = time.perf_counter()
         scores, ranker = scores_for(name, examples, train)
         dt = time.perf_counter() - t0
         manifest = getattr(ranker, "manifest", {}) or {}
-        loss = str(manifest.get("loss", ""))
-        acc = None
-        if loss.startswith("classification"):
-            from ltrsched.predictor.losses import get_loss
-
-            acc = float(np.mean(scores.astype(np.int64) == length_label(lens, get_loss(loss).group)))
-        taus = list_taus(scores, lens, list_size)
         label = name if name in BASELINES else str(manifest.get("name") or Path(name).name)
-        rows.append(EvalRow(label, str(manifest.get("kind", "baseline")), loss, float(taus.mean()),
-                            float(taus.std()), split_tau(scores, lens), acc, len(examples), len(examples) / dt))
+        rows.append(_row(label, ranker, scores, examples, dt, list_size, burst))
         all_scores[label] = scores
-        print(f"ltrsched eval: {label}: tau {taus.mean():.4f}", file=sys.stderr, flush=True)
+        print(f"ltrsched eval: {label}: tau {rows[-1].tau:.4f}", file=sys.stderr, flush=True)
     return rows, all_scores
 
 
 def table(rows: list[EvalRow]) -> str:
-    """A Markdown table."""
+    """Markdown: tau, then tau by prompt-length bucket and the scheduling figures, then calibration."""
     out = ["| model | kind | loss | tau (lists of 32) | tau (whole split) | accuracy | prompts | prompts/s |",
            "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         acc = f"{r.accuracy:.1%}" if r.accuracy is not None else "–"
         out.append(f"| {r.name} | {r.kind} | {r.loss or '–'} | {r.tau:.3f} ± {r.tau_std:.3f} | {r.split_tau:.3f} | "
                    f"{acc} | {r.num_prompts} | {r.prompts_per_s:.0f} |")
+    if rows and rows[0].bucket_tau:
+        names = list(rows[0].bucket_tau)
+        sizes = ", ".join(f"{k}: {rows[0].bucket_size[k]}" for k in names)
+        out += ["", f"Tau by prompt tokens (prompts per bucket: {sizes}); long mix = equal draws from every "
+                "bucket; oracle gain = (fcfs - ltr) / (fcfs - srtf-oracle), mean per-token latency of a simulated "
+                "burst of these prompts; recall = true shortest 10% found in the predicted shortest 10%.", "",
+                "| model | " + " | ".join(names) + " | long mix | oracle gain | shortest-decile recall |",
+                "|---|" + "---|" * (len(names) + 3)]
+        out += [f"| {r.name} | " + " | ".join(f"{r.bucket_tau[k]:.3f}" for k in names) +
+                f" | {r.long_mix_tau:.3f} | {r.oracle_gain:.1%} | {r.decile_recall:.1%} |" for r in rows]
+    calibrated = [r for r in rows if r.calibration]
+    if calibrated:
+        keys = list(calibrated[0].calibration or {})
+        out += ["", "Length quantiles (share of true lengths at or below each; pinball loss in tokens):", "",
+                "| model | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+        out += [f"| {r.name} | " + " | ".join(f"{(r.calibration or {})[k]:.3f}" for k in keys) + " |"
+                for r in calibrated]
     return "\n".join(out)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ltrsched.predictor.data import LengthExample
-from ltrsched.predictor.prompts import normalize
+from ltrsched.predictor.prompts import head_tail, normalize
 
 KIND = "fast-linear"  # manifest "kind" that load_ranker dispatches on
 
@@ -26,7 +26,10 @@ class FastConfig:
     """How the fast tier reads a prompt and fits."""
 
     n_features: int = field(default=2**18, metadata={"help": "hashed n-gram features (a power of two)"})
-    max_chars: int = field(default=300, metadata={"help": "characters of each prompt read (head)"})
+    max_chars: int = field(default=300, metadata={"help": "characters of each prompt read from its start (head)"})
+    tail_chars: int = field(default=0, metadata={"help": "characters also read from the prompt's end (0: head only)"})
+    full_shape: bool = field(default=False, metadata={
+        "help": "shape features (log chars, spaces, lines) of the whole prompt, not of the part read"})
     ngram_max: int = field(default=2, metadata={"help": "longest word n-gram"})
     alphas: list[float] = field(default_factory=lambda: [0.3, 1.0, 3.0],
                                 metadata={"help": "ridge strengths tried; the best val tau wins"})
@@ -64,31 +67,37 @@ class FastRanker:
         self._vec = _vectorizer(cfg)  # stateless: safe to share between threads
         self._lock = threading.Lock()  # held only to read the coefficients consistently
 
+    def _read(self, prompts: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+        """(the text read per prompt: head, or head + tail; [n, 4] shape features)."""
+        fmt = self.cfg.prompt_format
+        full = [p.strip() if isinstance(p, str) and "<|" not in p and "[INST]" not in p else normalize(p, fmt)
+                for p in prompts]
+        texts = [head_tail(t, self.cfg.max_chars, self.cfg.tail_chars) for t in full]
+        return texts, shape_features(full if self.cfg.full_shape else texts)
+
     def features(self, prompts: Sequence[Any]) -> Any:
         """[n, n_features + 4] sparse CSR (training only; scoring avoids the stacking copy)."""
         import scipy.sparse as sp
 
-        texts = self._texts(prompts)
-        return sp.hstack([self._vec.transform(texts), shape_features(texts)], format="csr")
-
-    def _texts(self, prompts: Sequence[Any]) -> list[str]:
-        fmt, cut = self.cfg.prompt_format, self.cfg.max_chars
-        return [p.strip()[:cut] if isinstance(p, str) and "<|" not in p and "[INST]" not in p
-                else normalize(p, fmt)[:cut] for p in prompts]
+        texts, dense = self._read(prompts)
+        return sp.hstack([self._vec.transform(texts), dense], format="csr")
 
     def score(self, prompts: Sequence[Any]) -> np.ndarray:
         """[n] float32 scores, higher = shorter expected output. Empty input gives an empty array."""
         if len(prompts) == 0:
             return np.zeros(0, dtype=np.float32)
-        texts = self._texts(prompts)
-        sparse, dense = self._vec.transform(texts), shape_features(texts)
+        texts, dense = self._read(prompts)
+        sparse = self._vec.transform(texts)
         nf = self.cfg.n_features
         with self._lock:
             pred = sparse @ self.coef[:nf] + dense @ self.coef[nf:] + self.intercept
         return (-np.asarray(pred)).astype(np.float32).ravel()
 
-    def predict_log_len(self, prompts: Sequence[Any]) -> np.ndarray:
-        return -self.score(prompts)
+    def predict_quantiles(self, prompts: Sequence[Any]) -> np.ndarray:
+        """[n, 3] (p10, p50, p90) output tokens, from the score through the manifest's val-fitted mapping."""
+        from ltrsched.predictor.quantiles import predict_quantiles
+
+        return predict_quantiles(self, prompts)
 
     @classmethod
     def train(cls, train: list[LengthExample], val: list[LengthExample], cfg: FastConfig | None = None,
@@ -96,6 +105,7 @@ class FastRanker:
         from sklearn.linear_model import Ridge
 
         from ltrsched.predictor.metrics import mean_list_tau
+        from ltrsched.predictor.quantiles import add_quantiles
 
         cfg = cfg or FastConfig()
         probe = cls(cfg, np.zeros(cfg.n_features + 4, np.float32), 0.0, {})
@@ -111,7 +121,9 @@ class FastRanker:
         tau, alpha, model = best
         manifest = {"kind": KIND, "name": name, "config": asdict(cfg), "alpha": alpha,
                     "data": {"train": len(train), "val": len(val)}, "metrics": {"val_tau": tau}}
-        return cls(cfg, np.asarray(model.coef_, np.float32), float(model.intercept_), manifest)
+        fast = cls(cfg, np.asarray(model.coef_, np.float32), float(model.intercept_), manifest)
+        add_quantiles(fast, fast.score([e.prompt for e in val]), [e.output_len for e in val])
+        return fast
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -122,7 +134,9 @@ class FastRanker:
 
     @classmethod
     def load(cls, path: str | Path) -> FastRanker:
+        from ltrsched.predictor.ranker import read_manifest
+
         path = Path(path)
-        manifest = json.loads((path / "manifest.json").read_text())
+        manifest = read_manifest(path, KIND, "FastRanker.load")
         weights = np.load(path / "weights.npz")
         return cls(FastConfig(**manifest["config"]), weights["coef"], float(weights["intercept"][0]), manifest)

@@ -1,4 +1,5 @@
-"""Training losses, by name: ``listmle`` (default, the paper's), ``pairwise``, ``classification[-G]``, ``regression``.
+"""Training losses, by name: ``listmle`` (default, the paper's), ``pairwise``, ``pairwise-sched`` (scheduling
+cost weighted), ``classification[-G]``, ``regression``.
 
 Every loss takes the model's raw output for one list, ``out: [n, out_dim]``, and the true lengths ``lens: [n]``
 (tokens), and returns a scalar. ``LossSpec.score`` turns the raw output into one score per prompt with higher =
@@ -17,6 +18,7 @@ from ltrsched.registry import Registry
 LISTMLE_GROUP = 10  # the paper's --label-group-size
 PAIR_DELTA = 2  # pairwise: ignore pairs whose labels differ by fewer buckets (PARS's delta filter; 20 tokens)
 PAIR_MARGIN = 1.0  # pairwise: wanted score gap for a correctly ordered pair
+SCHED_MIN_LEN = 10  # pairwise-sched: shorter outputs weigh as this many tokens (2 vs 5 tokens is sampling noise)
 
 
 @dataclass(slots=True, frozen=True)
@@ -81,6 +83,30 @@ def _pairwise_loss(out: Any, lens: Any) -> Any:
     return torch.relu(PAIR_MARGIN - gaps).mean()
 
 
+def sched_pairwise(scores: Any, lens: Any) -> Any:
+    """Pairwise logistic loss weighted by what a misorder costs per-token latency. scores, lens: [n].
+
+    Over pairs with len_i < len_j: w_ij * log(1 + exp(-(s_i - s_j))), w_ij = |1/len_i - 1/len_j| (lengths
+    clamped at ``SCHED_MIN_LEN``), divided by the sum of the weights. A request's per-token latency is its
+    wait over its length, so a 5-token answer stuck behind a long one costs ~50x what a 250-token one does;
+    these weights make errors among short requests cost most (LambdaLoss-style, the cost in place of a
+    DCG delta).
+    """
+    import torch
+
+    inv = 1.0 / lens.float().clamp(min=SCHED_MIN_LEN)
+    shorter = lens[:, None] < lens[None, :]  # [i, j]: i is shorter than j, so s_i should exceed s_j
+    if not bool(shorter.any()):
+        return scores.sum() * 0.0
+    w = (inv[:, None] - inv[None, :])[shorter]
+    gaps = (scores[:, None] - scores[None, :])[shorter]
+    return torch.sum(w * torch.nn.functional.softplus(-gaps)) / w.sum().clamp(min=1e-12)
+
+
+def _sched_loss(out: Any, lens: Any) -> Any:
+    return sched_pairwise(out[:, 0], lens)
+
+
 def _regression_loss(out: Any, lens: Any) -> Any:
     import torch
 
@@ -100,6 +126,7 @@ def _classification_loss(group: int) -> Callable[[Any, Any], Any]:
 
 _add(LossSpec("listmle", 1, _listmle_loss))
 _add(LossSpec("pairwise", 1, _pairwise_loss))
+_add(LossSpec("pairwise-sched", 1, _sched_loss))
 _add(LossSpec("regression", 1, _regression_loss))
 _add(LossSpec("classification", num_classes(820), _classification_loss(820), group=820))  # S3: 10 buckets
 for _g in (100, 10, 1):
@@ -115,4 +142,4 @@ def get_loss(name: str) -> LossSpec:
         raise UserError(str(exc.args[0])) from None
 
 
-__all__ = ["LOSSES", "LossSpec", "get_loss", "listmle"]
+__all__ = ["LOSSES", "LossSpec", "get_loss", "listmle", "sched_pairwise"]

@@ -1,4 +1,4 @@
-"""Ranking quality: Kendall tau-b per list of 32 (the paper's number) and over a whole split; bucket accuracy.
+"""Ranking quality: Kendall tau-b per list of 32 (the paper's number) and over a whole split.
 
 Scores follow the ranker's convention (higher = shorter expected output), so tau is taken between the scores
 and the *negated* true lengths: a perfect ranker gets +1.
@@ -49,10 +49,3 @@ def split_tau(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] |
 
     return float(kendalltau(np.asarray(scores), -np.asarray(output_lens)).statistic)
 
-
-def bucket_accuracy(pred_labels: np.ndarray, output_lens: Sequence[int] | np.ndarray, group: int) -> float:
-    """Share of prompts whose predicted class equals the paper's label ``8192//g - min(8192, len)//g``."""
-    from ltrsched.predictor.labels import length_label
-
-    true = length_label(np.asarray(output_lens), group)
-    return float(np.mean(np.asarray(pred_labels).astype(np.int64) == true))

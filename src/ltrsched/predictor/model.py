@@ -22,6 +22,9 @@ class ModelConfig:
 
     backbone: str = field(default="minilm", metadata={"help": "'minilm' (all-MiniLM-L6-v2) or a local HF model folder"})
     max_len: int = field(default=256, metadata={"help": "prompt tokens the backbone reads (longer ones are cut)"})
+    tail_tokens: int = field(default=0, metadata={
+        "help": "of the max_len window, tokens taken from the prompt's end when it is longer (0: head only; a long "
+                "prompt's instruction is often at its end)"})
     pooling: str = field(default="auto", metadata={"help": "mean, last or auto (mean for encoders, last for decoders)"})
     prompt_format: str = field(default="last-user", metadata={"help": "last-user or all (see predictor/prompts.py)"})
     int8: bool = field(default=False, metadata={"help": "score with dynamic int8 linear layers on CPU (~1.4x faster)"})

@@ -1,60 +1,93 @@
-"""Named training set-ups: ``demo`` (minutes), ``default`` (the full CPU ranker), ``fast`` (the fast tier)."""
+"""Named training set-ups: ``demo`` (minutes), ``default`` (the full CPU ranker), ``fast`` (the fast tier).
+
+Every preset trains on the ShareGPT train split with the rows that repeat a val or test prompt removed
+(``leakage.dedup_splits``), selects on val, and never reads test except to find those repeats.
+"""
 
 from __future__ import annotations
 
 import sys
-from dataclasses import fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ltrsched.predictor.data import load_sharegpt
+from ltrsched.predictor.data import LengthExample, load_sharegpt
 from ltrsched.predictor.fast import FastConfig, FastRanker
 from ltrsched.predictor.model import ModelConfig
 from ltrsched.predictor.train import TrainConfig, train_ranker
 
-# preset -> (TrainConfig overrides, ModelConfig overrides) of the transformer member; "fast" is the fast tier alone.
-# demo and default also train the fast tier and save an ensemble of both (weights picked on val).
-PRESETS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    # MiniLM fine-tuned for ~4 min (about 70 lists of 32) + the fast tier: ~6 min cold on 2 cores
-    "demo": ({"head_epochs": 0, "epochs": 1, "train_layers": -1, "lr": 8e-5, "eval_every": 35, "max_minutes": 4.0},
-             {"max_len": 128}),
+
+@dataclass(slots=True, frozen=True)
+class Preset:
+    """Overrides of the dataclass defaults for one named set-up."""
+
+    train: dict[str, Any] = field(default_factory=dict)  # TrainConfig fields of the transformer member
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields of the transformer member
+    fast: dict[str, Any] = field(default_factory=dict)  # FastConfig fields of the fast tier
+    transformer: bool = True  # False: the fast tier alone; True: transformer + fast tier, saved as their ensemble
+
+
+_FAST_HEAD_TAIL = {"max_chars": 300, "tail_chars": 0}  # the fast tier stays head-only: no tail won on val
+PRESETS: dict[str, Preset] = {
+    # MiniLM fine-tuned for ~4 min (about 70 lists of 32) + the fast tier: ~6 min cold on 2 cores. The 128-token
+    # window reads the first 62 and the last 64 tokens of a longer prompt (docs/results-predictor.md, section 3)
+    "demo": Preset({"head_epochs": 0, "epochs": 1, "train_layers": -1, "lr": 8e-5, "eval_every": 35,
+                    "max_minutes": 4.0}, {"max_len": 128, "tail_tokens": 64}, _FAST_HEAD_TAIL),
     # MiniLM fine-tuned (all layers) for one epoch of the train split, ~20 min on 2 cores, + the fast tier
-    "default": ({"head_epochs": 0, "epochs": 1, "train_layers": -1, "lr": 8e-5, "eval_every": 70,
-                 "max_minutes": 20.0}, {"max_len": 128}),
-    "fast": ({}, {}),
+    "default": Preset({"head_epochs": 0, "epochs": 1, "train_layers": -1, "lr": 8e-5, "eval_every": 70,
+                       "max_minutes": 20.0}, {"max_len": 128, "tail_tokens": 64}, _FAST_HEAD_TAIL),
+    "fast": Preset(fast=_FAST_HEAD_TAIL, transformer=False),
 }
 
 
-def apply_preset(name: str | None, train_cfg: TrainConfig, model_cfg: ModelConfig) -> tuple[TrainConfig, ModelConfig]:
+def _over(obj: Any, over: dict[str, Any], default: Any) -> Any:
+    return replace(obj, **{k: v for k, v in over.items() if getattr(obj, k) == getattr(default, k)})
+
+
+def apply_preset(name: str | None, train_cfg: TrainConfig, model_cfg: ModelConfig,
+                 fast_cfg: FastConfig | None = None) -> tuple[TrainConfig, ModelConfig, FastConfig]:
     """Preset values for every field still at its dataclass default (explicit flags win)."""
+    fast_cfg = fast_cfg or FastConfig()
     if not name:
-        return train_cfg, model_cfg
-    t_over, m_over = PRESETS[name]
-    t_def, m_def = TrainConfig(), ModelConfig()
-    t = {k: v for k, v in t_over.items() if getattr(train_cfg, k) == getattr(t_def, k)}
-    m = {k: v for k, v in m_over.items() if getattr(model_cfg, k) == getattr(m_def, k)}
-    return replace(train_cfg, **t), replace(model_cfg, **m)
+        return train_cfg, model_cfg, fast_cfg
+    p = PRESETS[name]
+    return (_over(train_cfg, p.train, TrainConfig()), _over(model_cfg, p.model, ModelConfig()),
+            _over(fast_cfg, p.fast, FastConfig()))
+
+
+def clean_splits(train: list[LengthExample], val: list[LengthExample], test: list[LengthExample],
+                 ) -> tuple[list[LengthExample], list[LengthExample], dict[str, Any]]:
+    """Train and val without repeats of test (and train without repeats of val); the counts, said on stderr."""
+    from ltrsched.predictor.leakage import dedup_splits
+
+    train, val, reports = dedup_splits(train, val, test)
+    counts = {f"{r.split}_vs_{r.against}": {"identical": r.num_identical, "near": r.num_near} for r in reports}
+    said = ", ".join(f"{k.replace('_vs_', ' repeating ')} {v['identical']} identical + {v['near']} near"
+                     for k, v in counts.items())
+    print(f"ltrsched train: removed leaks: {said}", file=sys.stderr, flush=True)
+    return train, val, {"removed_leaks": counts}
 
 
 def train_preset(name: str, out: str | Path, progress: bool = True, limit: int | None = None,
-                 train_cfg: TrainConfig | None = None, model_cfg: ModelConfig | None = None) -> Any:
-    """Train a preset on the ShareGPT first-turn train split (val for model selection) and save it to ``out``.
-
-    demo/default: ``out/minilm`` (transformer), ``out/fast`` (fast tier) and, in ``out``, their ensemble.
+                 train_cfg: TrainConfig | None = None, model_cfg: ModelConfig | None = None,
+                 fast_cfg: FastConfig | None = None, turns: str = "first") -> Any:
+    """Train a preset on ShareGPT (train split, ``turns`` "first" or "all"; val = first turns for model
+    selection) and save it to ``out``: demo/default hold ``out/minilm`` (transformer), ``out/fast`` (fast tier)
+    and, in ``out``, their ensemble.
     """
     from ltrsched.predictor.ensemble import EnsembleRanker
 
     out = Path(out)
-    train = load_sharegpt("train", limit=limit)
-    val = load_sharegpt("val")
-    note = {"source": "sharegpt", "turns": "first", "tokenizer": "llama3"}
-    fast_dir = out if name == "fast" else out / "fast"
-    fast = FastRanker.train(train, val, FastConfig(), name="fast-linear")
+    t, m, f = apply_preset(name, train_cfg or TrainConfig(), model_cfg or ModelConfig(), fast_cfg)
+    train, val, leaks = clean_splits(load_sharegpt("train", turns=turns, limit=limit), load_sharegpt("val"),
+                                     load_sharegpt("test"))
+    note = {"source": "sharegpt", "turns": turns, "tokenizer": "llama3", **leaks}
+    fast_dir = out if not PRESETS[name].transformer else out / "fast"
+    fast = FastRanker.train(train, val, f, name="fast-linear")
     fast.manifest["data"].update(note)
     fast.save(fast_dir)
-    if name == "fast":
+    if not PRESETS[name].transformer:
         return fast
-    t, m = apply_preset(name, train_cfg or TrainConfig(), model_cfg or ModelConfig())
     train_ranker(train, val, t, m, out / "minilm", name=f"{name}-minilm-{t.loss}", progress=progress, data_note=note)
     ensemble = EnsembleRanker.fit([out / "minilm", fast_dir], val, name=f"{name}-ensemble")
     ensemble.manifest["data"] = {"train": len(train), "val": len(val), **note}
@@ -62,7 +95,3 @@ def train_preset(name: str, out: str | Path, progress: bool = True, limit: int |
     print(f"ltrsched train: ensemble val tau {ensemble.manifest['metrics']['val_tau']:.4f} "
           f"(weights {ensemble.weights[0]:.2f} minilm, {ensemble.weights[1]:.2f} fast)", file=sys.stderr)
     return ensemble
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in fields(TrainConfig)] + [f.name for f in fields(ModelConfig)]

@@ -18,7 +18,8 @@ import re
 from typing import Any
 
 PROMPT_FORMATS = ("last-user", "all")
-MAX_CHARS = 20_000  # longer prompts are cut (head kept): scoring cost stays bounded, the encoder sees <= 512 tokens
+MAX_CHARS = 20_000  # longer prompts keep their first and last MAX_CHARS/2: scoring cost stays bounded, and a
+# reader of the tail (head+tail rankers) still sees where a long prompt's instruction usually is
 
 _CHATML = re.compile(r"<\|im_start\|>(\w+)\s*\n?(.*?)(?:<\|im_end\|>|$)", re.S)
 _LLAMA3 = re.compile(r"<\|start_header_id\|>(\w+)<\|end_header_id\|>\s*(.*?)(?:<\|eot_id\|>|$)", re.S)
@@ -53,6 +54,18 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def _cut(text: str) -> str:
+    half = MAX_CHARS // 2
+    return text if len(text) <= MAX_CHARS else text[:half] + "\n" + text[-(MAX_CHARS - half - 1):]
+
+
+def head_tail(text: str, head: int, tail: int) -> str:
+    """The first ``head`` and last ``tail`` characters (tail 0: head only), joined by a newline."""
+    if tail <= 0 or len(text) <= head + tail:
+        return text[:head] if tail <= 0 else text
+    return text[:head] + "\n" + text[-tail:]
+
+
 def normalize(prompt: Any, prompt_format: str = "last-user") -> str:
     """One string for the ranker; never raises. Non-text becomes ``str(x)`` (None -> ""), templates are removed."""
     messages = _as_messages(prompt)
@@ -60,10 +73,17 @@ def normalize(prompt: Any, prompt_format: str = "last-user") -> str:
         text = _as_text(prompt)
         messages = _messages_from_template(text) if "<|" in text or "[INST]" in text else None
         if messages is None:
-            return _SPECIAL.sub("", text)[:MAX_CHARS].strip()
+            return _cut(_SPECIAL.sub("", text)).strip()
     if prompt_format == "all":
         text = "\n".join(f"{m['role']}: {m['content']}" for m in messages if m["role"] != "system")
     else:
         users = [m["content"] for m in messages if m["role"] == "user"]
         text = users[-1] if users else (messages[-1]["content"] if messages else "")
-    return _SPECIAL.sub("", text)[:MAX_CHARS].strip()
+    return _cut(_SPECIAL.sub("", text)).strip()
+
+
+def as_messages(prompt: Any) -> list[dict[str, str]]:
+    """Chat messages for an engine's chat API: a string becomes one user turn; messages are copied as strings."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ltrsched.errors import MissingModelError
+from ltrsched.errors import MissingModelError, UserError
 from ltrsched.predictor.losses import get_loss
 from ltrsched.predictor.model import ModelConfig
 from ltrsched.predictor.prompts import normalize
@@ -37,14 +37,20 @@ class Ranker:
         self.tokenizer = tokenizer
         self.manifest = manifest
         self.name = str(manifest.get("name", KIND))
-        self.config = ModelConfig(**manifest["config"])
+        self.config = model_config(manifest)
         self.loss = get_loss(manifest["loss"])
         self.device = device
         self._lock = threading.Lock()
 
     def encode(self, prompts: Sequence[Any]) -> list[list[int]]:
+        """Token ids with special tokens, at most ``max_len``: the head, or head + tail (``tail_tokens``)."""
         texts = [normalize(p, self.config.prompt_format) for p in prompts]
-        return self.tokenizer(texts, truncation=True, max_length=self.config.max_len)["input_ids"]
+        cfg = self.config
+        if cfg.tail_tokens <= 0:
+            return self.tokenizer(texts, truncation=True, max_length=cfg.max_len)["input_ids"]
+        tail, special = min(cfg.tail_tokens, cfg.max_len - 2), set(self.tokenizer.all_special_ids)
+        return [_head_tail_ids(ids, cfg.max_len, tail, special)
+                for ids in self.tokenizer(texts)["input_ids"]]
 
     def _batches(self, prompts: Sequence[Any], batch_size: int) -> Any:
         """(indices, input_ids, attention_mask) per batch, prompts sorted by length (least padding)."""
@@ -86,6 +92,12 @@ class Ranker:
         raw = self.raw(prompts, batch_size)
         return self.loss.score(torch.from_numpy(raw)).numpy().astype(np.float32)
 
+    def predict_quantiles(self, prompts: Sequence[Any]) -> np.ndarray:
+        """[n, 3] (p10, p50, p90) output tokens, from the score through the manifest's val-fitted mapping."""
+        from ltrsched.predictor.quantiles import predict_quantiles
+
+        return predict_quantiles(self, prompts)
+
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file
 
@@ -109,10 +121,10 @@ class Ranker:
         from ltrsched.predictor.model import build_model
 
         path = Path(path)
-        manifest = read_manifest(path)
+        manifest = read_manifest(path, KIND, "Ranker.load")
         if threads or device == "cpu":
             torch.set_num_threads(threads or default_threads())
-        config = ModelConfig(**manifest["config"])
+        config = model_config(manifest)
         model = build_model(path, get_loss(manifest["loss"]).out_dim, config.pooling)
         model.head.load_state_dict(load_file(str(path / "head.safetensors")))
         tokenizer = AutoTokenizer.from_pretrained(str(path))
@@ -121,9 +133,36 @@ class Ranker:
         return cls(model.to(device), tokenizer, manifest, device)
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
-    file = path / "manifest.json"
+def _head_tail_ids(ids: list[int], max_len: int, tail: int, special: set[int]) -> list[int]:
+    """At most ``max_len`` ids: the leading and trailing special tokens kept, the body cut to its head and last
+    ``tail`` ids."""
+    if len(ids) <= max_len:
+        return ids
+    pre = next((i for i, t in enumerate(ids) if t not in special), len(ids))
+    suf = next((i for i, t in enumerate(reversed(ids)) if t not in special), 0)
+    body = ids[pre:len(ids) - suf]
+    room = max_len - pre - suf
+    tail = min(tail, room)
+    return ids[:pre] + body[: room - tail] + body[len(body) - tail:] + ids[len(ids) - suf:]
+
+
+def model_config(manifest: dict[str, Any]) -> ModelConfig:
+    """The manifest's ModelConfig; fields it predates keep the behaviour it was trained with (head only)."""
+    return ModelConfig(**{"tail_tokens": 0, **manifest["config"]})
+
+
+def read_manifest(path: Path, kind: str | None = None, caller: str = "") -> dict[str, Any]:
+    """The folder's manifest; with ``kind``, a UserError when the folder holds another kind of ranker.
+
+    Manifests written before ``kind`` existed are transformer rankers.
+    """
+    file = Path(path) / "manifest.json"
     if not file.is_file():
         raise MissingModelError(f"{path} is not a ranker folder (no manifest.json); train one with "
                                 f"`ltrsched train --out {path}` or use the default (`ltrsched train --preset default`)")
-    return json.loads(file.read_text())
+    manifest: dict[str, Any] = json.loads(file.read_text())
+    found = manifest.get("kind", KIND)
+    if kind is not None and found != kind:
+        raise UserError(f"{path} holds a {found!r} ranker, which {caller} cannot open (it opens {kind!r} "
+                        f"rankers); open any saved ranker with ltrsched.predictor.load_ranker({str(path)!r})")
+    return manifest

@@ -20,6 +20,7 @@ from ltrsched.predictor.data import LengthExample
 from ltrsched.predictor.losses import get_loss
 from ltrsched.predictor.metrics import mean_list_tau
 from ltrsched.predictor.model import ModelConfig, backbone_path, build_model, encoder_layers
+from ltrsched.predictor.quantiles import add_quantiles
 from ltrsched.predictor.ranker import KIND, Ranker
 
 
@@ -28,7 +29,8 @@ class TrainConfig:
     """How to train (the model's own settings are in ModelConfig)."""
 
     loss: str = field(default="listmle",
-                      metadata={"help": "listmle, pairwise, regression, classification[-100|-10|-1]"})
+                      metadata={"help": "listmle, pairwise, pairwise-sched, regression, "
+                                                    "classification[-100|-10|-1]"})
     head_epochs: int = field(default=60, metadata={"help": "epochs of the head on frozen cached embeddings"})
     epochs: int = field(default=0, metadata={"help": "fine-tuning epochs of the top layers (0: frozen backbone)"})
     train_layers: int = field(default=2, metadata={"help": "top backbone layers fine-tuned (-1: all)"})
@@ -36,10 +38,28 @@ class TrainConfig:
     head_lr: float = field(default=1e-3, metadata={"help": "head learning rate"})
     list_size: int = field(default=32, metadata={"help": "prompts per list = per step"})
     eval_every: int = field(default=100, metadata={"help": "fine-tuning steps between val evaluations"})
+    select_by: str = field(default="tau", metadata={
+        "help": "checkpoint selection on val: tau (lists of 32) or oracle-gain (share of the SRTF oracle's gain "
+                "in a simulated burst of the val prompts, ~2 s per evaluation)"})
     max_minutes: float = field(default=0.0, metadata={"help": "stop fine-tuning after this long (0: no limit)"})
+    max_steps: int = field(default=0, metadata={
+        "help": "stop fine-tuning after this many lists (0: no limit); equal-budget comparisons on a shared CPU"})
     seed: int = field(default=0, metadata={"help": "seed for shuffling and init"})
     device: str = field(default="cpu", metadata={"help": "cpu or cuda"})
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0: all cores, at most 4)"})
+
+
+SELECT_BY = ("tau", "oracle-gain")
+
+
+def val_metric(scores: np.ndarray, val: list[LengthExample], select_by: str) -> float:
+    """The number checkpoints are selected by (higher is better)."""
+    lens = [e.output_len for e in val]
+    if select_by == "oracle-gain":
+        from ltrsched.predictor.schedmetric import oracle_gain_share
+
+        return oracle_gain_share([e.prompt_len for e in val], lens, scores)
+    return mean_list_tau(scores, lens)
 
 
 def _log(msg: str) -> None:
@@ -83,7 +103,8 @@ def embeddings(ranker: Ranker, examples: list[LengthExample], progress: bool) ->
 
 def json_key(cfg: ModelConfig, backbone: str, examples: list[LengthExample]) -> str:
     ids = "\n".join(e.id for e in examples)
-    return f"{backbone}|{cfg.max_len}|{cfg.pooling}|{cfg.prompt_format}|{hashlib.sha1(ids.encode()).hexdigest()}"
+    window = f"{cfg.max_len}" + (f"t{cfg.tail_tokens}" if cfg.tail_tokens else "")
+    return f"{backbone}|{window}|{cfg.pooling}|{cfg.prompt_format}|{hashlib.sha1(ids.encode()).hexdigest()}"
 
 
 def _train_head(model: Any, spec: Any, cfg: TrainConfig, emb_tr: np.ndarray, lens_tr: np.ndarray,
@@ -113,12 +134,8 @@ def _train_head(model: Any, spec: Any, cfg: TrainConfig, emb_tr: np.ndarray, len
     return best
 
 
-def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExample], val: list[LengthExample],
-              rng: np.random.Generator, best: float, progress: bool) -> tuple[float, int]:
-    import torch
-    from tqdm import tqdm
-
-    model = ranker.model
+def _param_groups(model: Any, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Freeze the backbone but its top ``train_layers``; optimizer groups for those layers and the head."""
     for p in model.backbone.parameters():
         p.requires_grad_(False)
     layers = encoder_layers(model)
@@ -126,20 +143,42 @@ def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExa
     for layer in top:
         for p in layer.parameters():
             p.requires_grad_(True)
-    params: list[dict[str, Any]] = [{"params": [p for layer in top for p in layer.parameters()], "lr": cfg.lr},
-              {"params": list(model.head.parameters()), "lr": cfg.head_lr * (0.1 if cfg.head_epochs else 1.0)}]
+    return [{"params": [p for layer in top for p in layer.parameters()], "lr": cfg.lr},
+            {"params": list(model.head.parameters()), "lr": cfg.head_lr * (0.1 if cfg.head_epochs else 1.0)}]
+
+
+def _step(ranker: Ranker, spec: Any, opt: Any, trainable: list[Any], batch: list[LengthExample]) -> None:
+    """One optimizer step on one list (the batch is length-sorted for padding, the lengths with it)."""
+    import torch
+
+    (_, input_ids, mask), = list(ranker._batches([e.prompt for e in batch], len(batch)))
+    order = np.argsort([len(x) for x in ranker.encode([e.prompt for e in batch])], kind="stable")
+    lens = torch.tensor([batch[i].output_len for i in order])
+    loss = spec.fn(ranker.model(input_ids, mask), lens.to(input_ids.device))
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    opt.step()
+
+
+def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExample], val: list[LengthExample],
+              rng: np.random.Generator, best: float, progress: bool) -> tuple[float, int]:
+    import torch
+    from tqdm import tqdm
+
+    model = ranker.model
+    params = _param_groups(model, cfg)
     opt = torch.optim.AdamW(params, weight_decay=0.01)
     trainable = [p for group in params for p in group["params"]]
     best_state = [p.detach().clone() for p in trainable]
-    lens_va = np.array([e.output_len for e in val])
     steps, t0 = 0, time.perf_counter()
 
     def evaluate() -> None:
         nonlocal best, best_state
         model.eval()
-        tau = mean_list_tau(ranker.score([e.prompt for e in val]), lens_va)
+        tau = val_metric(ranker.score([e.prompt for e in val]), val, cfg.select_by)
         model.train()
-        _log(f"step {steps}: val tau {tau:.4f} (best {max(tau, best):.4f})")
+        _log(f"step {steps}: val {cfg.select_by} {tau:.4f} (best {max(tau, best):.4f})")
         if tau > best:
             best, best_state = tau, [p.detach().clone() for p in trainable]
 
@@ -147,26 +186,19 @@ def _finetune(ranker: Ranker, spec: Any, cfg: TrainConfig, train: list[LengthExa
         model.train()
         lists = _lists(len(train), cfg.list_size, rng)
         for idx in tqdm(lists, desc=f"fine-tune {epoch + 1}/{cfg.epochs}", disable=not progress, file=sys.stderr):
-            batch = [train[i] for i in idx]
-            (_, input_ids, mask), = list(ranker._batches([e.prompt for e in batch], len(batch)))
-            order = np.argsort([len(x) for x in ranker.encode([e.prompt for e in batch])], kind="stable")
-            lens = torch.tensor([batch[i].output_len for i in order])
-            loss = spec.fn(model(input_ids, mask), lens.to(input_ids.device))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            opt.step()
+            _step(ranker, spec, opt, trainable, [train[i] for i in idx])
             steps += 1
             if cfg.eval_every and steps % cfg.eval_every == 0:
                 evaluate()
-            if cfg.max_minutes and time.perf_counter() - t0 > cfg.max_minutes * 60:
+            if (cfg.max_minutes and time.perf_counter() - t0 > cfg.max_minutes * 60) or steps == cfg.max_steps:
                 break
         else:
             if not cfg.eval_every or steps % cfg.eval_every:
                 evaluate()
             continue
-        evaluate()
-        _log(f"stopped after {cfg.max_minutes} min ({steps} steps)")
+        if not cfg.eval_every or steps % cfg.eval_every:
+            evaluate()
+        _log(f"stopped after {(time.perf_counter() - t0) / 60:.1f} min ({steps} steps)")
         break
     with torch.no_grad():
         for p, b in zip(trainable, best_state, strict=True):
@@ -182,6 +214,10 @@ def train_ranker(train: list[LengthExample], val: list[LengthExample], cfg: Trai
     import torch
     from transformers import AutoTokenizer
 
+    if cfg.select_by not in SELECT_BY:
+        from ltrsched.errors import UserError
+
+        raise UserError(f"unknown --select-by {cfg.select_by!r}; use one of {', '.join(SELECT_BY)}")
     rng = _seed(cfg.seed)
     torch.set_num_threads(cfg.threads or min(4, torch.get_num_threads()))
     spec = get_loss(cfg.loss)
@@ -203,12 +239,17 @@ def train_ranker(train: list[LengthExample], val: list[LengthExample], cfg: Trai
         best = _train_head(model, spec, cfg, emb_tr, lens_tr, emb_va, lens_va, rng, progress)
         model.head.to(cfg.device)
         _log(f"head on frozen embeddings: val tau {best:.4f}")
+        if cfg.select_by != "tau":  # fine-tuning compares against the head's value of the selection metric
+            best = val_metric(ranker.score([e.prompt for e in val]), val, cfg.select_by)
     steps = 0
     if cfg.epochs > 0:
         best, steps = _finetune(ranker, spec, cfg, train, val, rng, best, progress)
     minutes = (time.perf_counter() - t0) / 60
+    val_scores = ranker.score([e.prompt for e in val])
+    add_quantiles(ranker, val_scores, lens_va)
     manifest["data"] = {"train": len(train), "val": len(val), **(data_note or {})}
-    manifest["metrics"] = {"val_tau": best, "finetune_steps": steps, "train_minutes": round(minutes, 2)}
+    manifest["metrics"] = {"val_tau": mean_list_tau(val_scores, lens_va), f"val_{cfg.select_by}_best": best,
+                           "finetune_steps": steps, "train_minutes": round(minutes, 2)}
     ranker.save(out)
-    _log(f"saved {out} (val tau {best:.4f}, {minutes:.1f} min)")
+    _log(f"saved {out} (val tau {manifest['metrics']['val_tau']:.4f}, {minutes:.1f} min)")
     return ranker

@@ -32,7 +32,7 @@ class LabelConfig(EngineConfig):
 
 def load_prompt_set(cfg: LabelConfig) -> list[tuple[str, list[dict[str, str]]]]:
     """(id, chat messages) for each prompt to label."""
-    from ltrsched.bench.workload import as_messages
+    from ltrsched.predictor.prompts import as_messages
 
     if cfg.prompts == "sharegpt":
         from ltrsched.predictor.data import load_sharegpt
@@ -43,8 +43,12 @@ def load_prompt_set(cfg: LabelConfig) -> list[tuple[str, list[dict[str, str]]]]:
 
 
 def read_prompt_file(path: Path) -> list[tuple[str, list[dict[str, str]]]]:
-    """Rows with ``prompt`` (str) or ``messages`` (role/content list), optional ``id``; lengths are not needed."""
-    from ltrsched.bench.workload import as_messages
+    """Rows with ``prompt`` (str) or ``messages`` (role/content list), optional ``id``; lengths are not needed.
+
+    Rows are checked by the training loader's ``parse_row``, so a file that labels also trains.
+    """
+    from ltrsched.predictor.data import parse_row
+    from ltrsched.predictor.prompts import as_messages
 
     if not path.is_file():
         raise UserError(f"--prompts {str(path)!r}: not 'sharegpt' and no such file")
@@ -54,12 +58,10 @@ def read_prompt_file(path: Path) -> list[tuple[str, list[dict[str, str]]]]:
             continue
         try:
             row = json.loads(line)
-            prompt = row["prompt"] if "prompt" in row else row["messages"]
-            messages = as_messages(prompt)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(f"{path}:{lineno}: need a JSON object with 'prompt' (str) or 'messages' "
-                            f"(list of role/content) ({type(exc).__name__}: {exc})") from None
-        out.append((str(row.get("id", f"line{lineno}")), messages))
+            prompt, _, _ = parse_row(row, need_output=False)
+        except ValueError as exc:
+            raise UserError(f"{path}:{lineno}: {exc}") from None
+        out.append((str(row.get("id", f"line{lineno}")), as_messages(prompt)))
     return out
 
 
