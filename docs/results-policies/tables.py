@@ -18,14 +18,15 @@ COLS = [("mean_per_token_latency", "mean s/tok", 3), ("p90_per_token_latency", "
 
 def checks(rows: dict[str, dict], row: dict, overload: bool) -> str:
     f, r = rows["fcfs"], rows[RANK_ALONE]
-    gain = (f["mean_per_token_latency"] - row["mean_per_token_latency"]) / max(
-        f["mean_per_token_latency"] - r["mean_per_token_latency"], 1e-12)
+    room = f["mean_per_token_latency"] - r["mean_per_token_latency"]
+    gain = (f["mean_per_token_latency"] - row["mean_per_token_latency"]) / room if room > 0.05 * \
+        f["mean_per_token_latency"] else float("nan")  # no queue, nothing to gain: the share means nothing
     marks = ["W" if row["max_max_waiting_time"] <= f["max_max_waiting_time"] else "-",
              "T" if row["p99_ttft"] <= f["p99_ttft"] else "-",
              "P" if row["p99_per_token_latency"] <= 0.5 * f["p99_per_token_latency"] else "-",
-             "G" if gain >= 0.95 else "-",
+             "G" if gain >= 0.95 else ("g" if gain != gain else "-"),
              "E" if row["num_preemptions"] <= 1.2 * r["num_preemptions"] else "-"]
-    out = "".join(marks) + f" {100 * gain:.0f}%"
+    out = "".join(marks) + (f" {100 * gain:.0f}%" if gain == gain else " n/a")
     if overload:
         p = rows[PAPER]
         ok = row["mean_per_token_latency"] * 2 <= p["mean_per_token_latency"] and \
