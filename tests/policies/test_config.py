@@ -19,7 +19,7 @@ def test_every_host_gives_a_policy_the_same_starvation_default(name: str) -> Non
     from ltrsched.vllm.config import parse_config
     from ltrsched.vllm.server import plugin_args
 
-    expected = 200 if name == "ltr" else 0  # the paper's setting, for its ranking policy only
+    expected = 200 if name in ("ltr", "ltr-first") else 0  # the paper's setting, for its ranking policies only
     assert POLICIES.get(name).starvation_threshold == expected
     assert PolicyConfig.parse(name).starvation_threshold == expected  # the simulator
     assert parse_config({"ltrsched": {"policy": name}}).core.starvation_threshold == expected  # the plugin
@@ -87,5 +87,5 @@ def test_the_core_refuses_a_policy_that_reads_progress_without_declaring_it() ->
 @pytest.mark.parametrize("name", POLICIES.names())
 def test_what_a_policy_needs_lives_on_its_class(name: str) -> None:
     cls = POLICIES.get(name)
-    assert cls.reads_score == (name in ("ltr", "po", "classification"))
+    assert cls.reads_score == (name in ("ltr", "po", "classification", "ltr-boost", "ltr-deadline", "ltr-first"))
     assert cls.needs_true_length == (name in ("sjf-oracle", "srtf-oracle", "approx-sjf"))

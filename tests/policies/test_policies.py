@@ -28,7 +28,8 @@ def three():
 
 def test_registry_names_every_policy():
     assert POLICIES.names() == [
-        "approx-sjf", "classification", "fcfs", "ltr", "mlfq", "po", "sjf-oracle", "srtf-oracle",
+        "approx-sjf", "classification", "fcfs", "ltr", "ltr-boost", "ltr-deadline", "ltr-first", "mlfq", "po",
+        "sjf-oracle", "srtf-oracle",
     ]
 
 

@@ -21,7 +21,8 @@ def _requests(spec: list[tuple[float, int, int, float]]) -> list[Request]:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=request_lists, policy=st.sampled_from(["fcfs", "ltr", "srtf-oracle", "sjf-oracle", "mlfq", "po"]),
+@given(spec=request_lists, policy=st.sampled_from(["fcfs", "ltr", "srtf-oracle", "sjf-oracle", "mlfq", "po",
+                                                   "ltr-boost", "ltr-deadline", "ltr-first"]),
        max_num_seqs=st.integers(1, 4), budget=st.integers(8, 64), blocks=st.integers(9, 20),
        preemption=st.sampled_from(["swap", "recompute"]), threshold=st.sampled_from([0, 5, 30]))
 def test_every_request_finishes_once_and_invariants_hold(spec, policy, max_num_seqs, budget, blocks, preemption,
@@ -78,3 +79,57 @@ def test_without_prevention_the_same_wait_is_unbounded() -> None:
     spec = [(0.0, 60, 4, -100.0)] + [(float(i), 60, 4, float(i)) for i in range(1, 9)]
     assert _longest_wait(_requests(spec), 0, 4, 1) > 15 + 9 * 5
     assert _longest_wait(_requests(spec), 15, 4, 1) <= 15 + 9 * 5
+
+
+def _first_token_times(reqs: list[Request], policy: str, max_num_seqs: int, budget: int, preemption: str,
+                       **params: float) -> dict[str, float]:
+    cfg = EngineConfig(max_num_seqs=max_num_seqs, max_num_batched_tokens=budget, block_size=8, num_gpu_blocks=4096,
+                       preemption=preemption)
+    engine = Engine(RankedRequests(make_policy(policy, **params)), UNIT_COST, cfg)
+    engine.on_step = check_invariants
+    return {r.request_id: r.first_token_time for r in engine.run(reqs).records}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=request_lists, policy=st.sampled_from(["ltr-boost", "ltr-deadline"]), knob=st.floats(0, 6),
+       max_num_seqs=st.integers(1, 4), budget=st.integers(8, 64), preemption=st.sampled_from(["swap", "recompute"]))
+def test_fixed_keys_give_first_tokens_in_key_order(spec, policy, knob, max_num_seqs, budget, preemption) -> None:
+    # A key fixed at arrival, no promotions, KV to spare: a request never gets its first token after a later
+    # arrival with a worse key (admission is in key order and evictions take the worst running first). For
+    # ltr-boost this is the promised bound: with scores in [lo, hi], nothing arriving more than
+    # boost_s x (hi - lo) s after a request is served before it, however good its score.
+    params = {"boost_s": knob} if policy == "ltr-boost" else {"slack_s": knob}
+    reqs = _requests(spec)
+    pol = make_policy(policy, **params)
+    keys = {r.request_id: (pol.rank(r), r.arrival_time, i) for i, r in enumerate(reqs)}
+    first = _first_token_times(reqs, policy, max_num_seqs, budget, preemption, **params)
+    for i in reqs:
+        for j in reqs:
+            if i.arrival_time <= j.arrival_time and keys[i.request_id] < keys[j.request_id]:
+                assert first[i.request_id] <= first[j.request_id], (i.request_id, j.request_id)
+    if policy == "ltr-boost":
+        lo, hi = min(r.score for r in reqs), max(r.score for r in reqs)
+        for i in reqs:
+            for j in reqs:
+                if j.arrival_time > i.arrival_time + knob * (hi - lo):
+                    assert first[i.request_id] <= first[j.request_id]
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=request_lists, max_num_seqs=st.integers(1, 4), budget=st.integers(8, 64))
+def test_boost_zero_is_fcfs(spec, max_num_seqs, budget) -> None:
+    fcfs = _first_token_times(_requests(spec), "fcfs", max_num_seqs, budget, "swap")
+    assert _first_token_times(_requests(spec), "ltr-boost", max_num_seqs, budget, "swap", boost_s=0.0) == fcfs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=request_lists, first_tokens=st.integers(1, 8), max_num_seqs=st.integers(1, 4), budget=st.integers(8, 64),
+       preemption=st.sampled_from(["swap", "recompute"]))
+def test_first_tokens_come_in_arrival_order(spec, first_tokens, max_num_seqs, budget, preemption) -> None:
+    # Whatever the scores: a request still short of its first tokens is never passed by a later arrival (FCFS
+    # among them, ahead of the rest; evictions take the worst running first), so first tokens come in arrival
+    # order (ties in arrival by admission order).
+    reqs = _requests(spec)
+    first = _first_token_times(reqs, "ltr-first", max_num_seqs, budget, preemption, first_tokens=first_tokens)
+    times = [first[r.request_id] for _, r in sorted(enumerate(reqs), key=lambda e: (e[1].arrival_time, e[0]))]
+    assert times == sorted(times)

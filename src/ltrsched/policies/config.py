@@ -39,8 +39,10 @@ class PolicyConfig:
             raise UserError(f"unknown policy {self.policy!r}; known: {', '.join(POLICIES.names())}")
         if self.starvation_threshold is None:
             self.starvation_threshold = POLICIES.get(self.policy).starvation_threshold
-        if self.quantum < 0:
-            raise UserError(f"policy {self.policy!r}: quantum must be >= 0, got {self.quantum}")
+        if self.quantum < 0 or (self.quantum == 0 and self.starvation_threshold > 0):
+            # 0 with promotions on would switch them off silently: say so instead
+            raise UserError(f"policy {self.policy!r}: quantum must be >= 1 while starvation_threshold > 0 "
+                            f"(got {self.quantum}; set starvation_threshold=0 to turn promotions off)")
         self.label = self.label or self.policy
         self.make_policy()  # fail now, naming a bad parameter
 
