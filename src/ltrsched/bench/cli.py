@@ -7,6 +7,7 @@ when it runs, so ``ltrsched --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from typing import Any
 
@@ -102,16 +103,26 @@ def _plugin(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- bench serve ----------------------------------------------------------------------------------------------
+# -- bench serve and bench vllm-client: real-engine runs printed and written by their own modules ------------
+def _engine_bench(config: type, target: str) -> Any:
+    """A handler that imports ``module:function`` only when it runs and calls it with the parsed config."""
+
+    def run(args: argparse.Namespace) -> int:
+        module, _, name = target.partition(":")
+        bench = getattr(importlib.import_module(module), name)
+        bench(from_namespace(config, args), as_json=args.json, progress=args.progress)
+        return 0
+
+    return run
+
+
 def _add_serve(p: argparse.ArgumentParser) -> None:
-    _config_command(p, BenchServeConfig, _serve)
+    _config_command(p, BenchServeConfig, _engine_bench(BenchServeConfig, "ltrsched.bench.serve:bench_serve"))
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from ltrsched.bench.serve import bench_serve
-
-    bench_serve(from_namespace(BenchServeConfig, args), as_json=args.json, progress=args.progress)
-    return 0
+def _add_vllm_client(p: argparse.ArgumentParser) -> None:
+    _config_command(p, VllmClientConfig, _engine_bench(VllmClientConfig,
+                                                       "ltrsched.bench.vllm_client:bench_vllm_client"))
 
 
 # -- bench calibrate ------------------------------------------------------------------------------------------
@@ -132,18 +143,6 @@ def _calibrate(args: argparse.Namespace) -> int:
                           out=args.out)
     doc = calibrate(cfg, progress=args.progress)
     print(json.dumps(json_safe(doc), indent=1) if args.json else format_calibration(doc))
-    return 0
-
-
-# -- bench vllm-client ---------------------------------------------------------------------------------------
-def _add_vllm_client(p: argparse.ArgumentParser) -> None:
-    _config_command(p, VllmClientConfig, _vllm_client)
-
-
-def _vllm_client(args: argparse.Namespace) -> int:
-    from ltrsched.bench.vllm_client import bench_vllm_client
-
-    bench_vllm_client(from_namespace(VllmClientConfig, args), as_json=args.json, progress=args.progress)
     return 0
 
 

