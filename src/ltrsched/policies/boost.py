@@ -28,7 +28,7 @@ class LTRBoost(Policy):
     name: ClassVar[str] = "ltr-boost"
     reads_score: ClassVar[bool] = True
     boost_s: float = 16.0  # s of queueing credit per score unit (noise-model scores are N(0,1)); 0 = FCFS; 16 kept
-    # 85-134% of ranking-alone's mean gain in docs/results-policies.md, 4 only 45-114%
+    # 85-134% of ranking-alone's mean gain in docs/results.md ("Tail guards"), 4 only 45-114%
 
     def __post_init__(self) -> None:
         if not (self.boost_s >= 0 and math.isfinite(self.boost_s)):

@@ -31,7 +31,7 @@ class LTRDeadline(Policy):
     name: ClassVar[str] = "ltr-deadline"
     reads_score: ClassVar[bool] = True
     slack_s: float = 8.0  # s a median-predicted (score 0) request may be overtaken for; scales every deadline (8
-    # kept 60-128% of ranking-alone's mean gain in docs/results-policies.md, 2 only 20-89%)
+    # kept 60-128% of ranking-alone's mean gain in docs/results.md ("Tail guards"), 2 only 20-89%)
     spread: float = 0.7  # log predicted length per score unit (std of log length × its correlation with the score)
 
     def __post_init__(self) -> None:

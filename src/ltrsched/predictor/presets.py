@@ -30,7 +30,7 @@ class Preset:
 _FAST_HEAD_TAIL = {"max_chars": 300, "tail_chars": 0}  # the fast tier stays head-only: no tail won on val
 PRESETS: dict[str, Preset] = {
     # MiniLM fine-tuned for ~4 min (about 70 lists of 32) + the fast tier: ~6 min cold on 2 cores. The 128-token
-    # window reads the first 62 and the last 64 tokens of a longer prompt (docs/results-predictor.md, section 3)
+    # window reads the first 62 and the last 64 tokens of a longer prompt (docs/results.md, "Ranker 2.0", section 3)
     "demo": Preset({"head_epochs": 0, "epochs": 1, "train_layers": -1, "lr": 8e-5, "eval_every": 35,
                     "max_minutes": 4.0}, {"max_len": 128, "tail_tokens": 64}, _FAST_HEAD_TAIL),
     # MiniLM fine-tuned (all layers) for one epoch of the train split, ~20 min on 2 cores, + the fast tier
