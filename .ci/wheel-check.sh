@@ -28,12 +28,13 @@ py="$work/venv/bin/python"
 site=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 "$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' > "$site/zz-borrowed-deps.pth"
 
-# 3. The checks, from a folder outside the checkout, with nothing of the checkout on the path. Once the traces
-# ship as package data, `ltrsched simulate --data azure-conv ...` here checks that they do.
+# 3. The checks, from a folder outside the checkout, with nothing of the checkout on the path; the trace run checks
+# that the public traces ship as package data.
 CHECKS=(
   "ltrsched --help"
   "python -c 'import ltrsched.vllm; ltrsched.vllm.make_scheduler'"
   "ltrsched simulate --workload burst --num-requests 50 --scores tau:0.5 --quiet"
+  "ltrsched simulate --workload trace --data azure-conv --num-requests 200 --scores tau:0.5 --quiet"
 )
 cd "$work"
 export PATH="$work/venv/bin:$PATH"
