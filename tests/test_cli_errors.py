@@ -41,6 +41,13 @@ CASES = [
     (["label", "--prompts", "{trunc.jsonl}"], "trunc.jsonl:1:"),
     (["score", "--model", "/nonexistent", "hi"], "no ranker at /nonexistent"),
     (["score", "--model", "{notdir}", "hi"], "is not a ranker folder"),
+    (["score", "--input", "/nonexistent.jsonl"], "--input /nonexistent.jsonl: no such file"),
+    (["score", "--input", "{empty.jsonl}"], "no prompts to score"),
+    (["score", "--input", "{trunc.jsonl}"], "trunc.jsonl:1:"),
+    (["simulate", "--num-requests", "0", "--data", "random", "--quiet"], "--num-requests must be at least 1"),
+    (["simulate", "--traces-dir", "/nonexistent", "--data", "random", "--quiet"], "--traces-dir is read only"),
+    (["bench", "predictor", "--losses", "bogus"], "unknown loss 'bogus'"),
+    (["bench", "predictor", "--models", "/nonexistent"], "--models /nonexistent: not a ranker folder"),
 ]
 
 

@@ -82,10 +82,23 @@ def _speed(path: Path, prompts: list[Any]) -> dict[str, float]:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+def _check_names(args: argparse.Namespace) -> None:
+    """Every named loss and ranker folder exists, before minutes of training are spent."""
+    from ltrsched.errors import UserError
+
+    for name in (x for x in args.losses.split(",") if x):
+        get_loss(name)  # a UserError naming the known losses
+    for folder in (m for m in args.models.split(",") if m):
+        if not (Path(folder).expanduser() / "manifest.json").is_file():
+            raise UserError(f"--models {folder}: not a ranker folder (no manifest.json); train one with "
+                            "`ltrsched train --out DIR`")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from ltrsched.paths import models_dir
     from ltrsched.predictor.fast import FastRanker
 
+    _check_names(args)
     train, val = load_sharegpt("train"), load_sharegpt("val")
     test = load_sharegpt("test", limit=args.limit)
     fast_dir = models_dir() / "fast"

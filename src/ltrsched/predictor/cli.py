@@ -101,16 +101,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_prompts(path: Path) -> list[Any]:
+    """The prompt (or messages) of each JSONL row; a bad row is an error naming the file and line."""
+    from ltrsched.predictor.data import parse_row
+
+    if not path.is_file():
+        raise UserError(f"--input {path}: no such file")
+    prompts: list[Any] = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            prompts.append(parse_row(json.loads(line), need_output=False)[0])
+        except ValueError as exc:
+            raise UserError(f"{path}:{lineno}: {exc}; each line needs 'prompt' (str) or 'messages'") from None
+    return prompts
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from ltrsched.predictor import default_ranker, load_ranker
 
-    ranker = load_ranker(args.model) if args.model else default_ranker()
     prompts: list[Any] = list(args.prompts)
     if args.input:
-        prompts += [json.loads(line).get("prompt", json.loads(line).get("messages"))
-                    for line in Path(args.input).read_text(encoding="utf-8").splitlines() if line.strip()]
+        prompts += read_prompts(Path(args.input))
     if not args.prompts and not args.input:
         prompts = [line.rstrip("\n") for line in sys.stdin]
+    if not prompts:
+        raise UserError(f"no prompts to score{' in ' + args.input if args.input else ''}; give prompt texts, "
+                        "--input FILE.jsonl (prompt or messages per line) or lines on stdin")
+    ranker = load_ranker(args.model) if args.model else default_ranker()
     scores = ranker.score(prompts)
     if args.json:
         print(json.dumps({"model": ranker.name, "scores": [float(s) for s in scores]}))

@@ -20,7 +20,7 @@ from ltrsched.policies import PolicyConfig
 from ltrsched.request import Request
 from ltrsched.sim.cost import CostModel
 from ltrsched.sim.engine import Engine, EngineConfig, SimResult
-from ltrsched.sim.workload import WorkItem
+from ltrsched.sim.workload import TRACE_FILES, WorkItem
 
 
 def build_requests(items: Sequence[WorkItem], scores: np.ndarray, extra_output: int = 0) -> list[Request]:
@@ -101,14 +101,24 @@ def load_cost(name: str) -> CostModel:
     return get_preset(name)
 
 
+def check_config(cfg: SimulateConfig) -> None:
+    """Flags that would otherwise run an empty simulation or be silently ignored."""
+    if cfg.num_requests < 1:
+        raise UserError(f"--num-requests must be at least 1, got {cfg.num_requests}")
+    if cfg.traces_dir and cfg.data not in TRACE_FILES:
+        raise UserError(f"--traces-dir is read only for trace data (--data {', '.join(TRACE_FILES)}); "
+                        f"--data {cfg.data} does not use it")
+    if cfg.workload not in WORKLOADS:
+        raise UserError(f"unknown --workload {cfg.workload!r}; use one of {', '.join(WORKLOADS)}")
+
+
 def run_config(cfg: SimulateConfig, engine_cfg: EngineConfig, progress: bool = True) -> dict[str, Any]:
     """Everything ``ltrsched simulate`` does, returning its JSON document."""
     from ltrsched.report import add_ratios
     from ltrsched.sim.scores import kendall_tau, make_scores
     from ltrsched.sim.workload import load_items, with_arrivals
 
-    if cfg.workload not in WORKLOADS:
-        raise UserError(f"unknown --workload {cfg.workload!r}; use one of {', '.join(WORKLOADS)}")
+    check_config(cfg)
     specs = [PolicyConfig.parse(p) for p in cfg.policies]
     if not specs:
         raise UserError("--policies is empty; name at least one, e.g. fcfs,ltr")
