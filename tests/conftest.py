@@ -50,3 +50,13 @@ def make_request(
 @pytest.fixture
 def request_factory():
     return make_request
+
+
+def waiting_order(policy_name: str, reqs: list[Request], **params: object) -> list[str]:
+    """Request ids in the order a fresh ``RankedRequests`` of this policy would serve them (all waiting)."""
+    from ltrsched.policies import RankedRequests, make_policy
+
+    ranked = RankedRequests(make_policy(policy_name, **params))
+    for r in reqs:
+        ranked.add(r)
+    return [r.request_id for r in ranked.waiting_in_order()]

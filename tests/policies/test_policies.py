@@ -8,13 +8,7 @@ from ltrsched.policies import POLICIES, RankedRequests, SortKey, make_policy, pi
 from ltrsched.policies.approx_sjf import shuffled_lengths
 from ltrsched.registry import Registry
 from tests.conftest import make_request
-
-
-def order(policy_name: str, reqs, **params) -> list[str]:
-    ranked = RankedRequests(make_policy(policy_name, **params))
-    for r in reqs:
-        ranked.add(r)
-    return [r.request_id for r in ranked.waiting_in_order()]
+from tests.conftest import waiting_order as order
 
 
 def three():

@@ -7,17 +7,11 @@ import math
 import pytest
 
 from ltrsched.errors import UserError
-from ltrsched.policies import PolicyConfig, RankedRequests, make_policy
+from ltrsched.policies import PolicyConfig
 from ltrsched.sim.engine import EngineConfig
 from tests.conftest import make_request
+from tests.conftest import waiting_order as order
 from tests.sim.conftest import run_checked
-
-
-def order(policy_name: str, reqs, **params) -> list[str]:
-    ranked = RankedRequests(make_policy(policy_name, **params))
-    for r in reqs:
-        ranked.add(r)
-    return [r.request_id for r in ranked.waiting_in_order()]
 
 
 def four():
