@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.bench.client import parse_sse_line
-from ltrsched.vllm.server import EngineConfig, ServeConfig, Server
+from ltrsched.vllm.server import EngineConfig, ServeConfig, Server, group_members
 
 WORDS = ("schedule", "request", "queue", "token", "engine", "batch", "latency", "answer", "short", "long",
          "explain", "write", "poem", "code", "list", "why", "how", "the", "a", "of")
@@ -127,16 +127,11 @@ class Watch:
 def group_rss_mb(pgid: int) -> float:
     """Resident memory of every process in the process group (the API server, the engine core, workers)."""
     total_kb = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for folder, _ in group_members(pgid):
         try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[-1].split()
-            if int(stat[2]) != pgid:
-                continue
-            status = (entry / "status").read_text()
-        except (OSError, IndexError, ValueError):
-            continue
+            status = (folder / "status").read_text()
+        except OSError:
+            continue  # exited meanwhile
         total_kb += next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
     return total_kb / 1024
 

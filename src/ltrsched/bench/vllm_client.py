@@ -27,7 +27,7 @@ import numpy as np
 from ltrsched.bench.workload import BenchRequest, burst, load_prompts, total_tokens
 from ltrsched.errors import UserError
 from ltrsched.report import markdown_table
-from ltrsched.vllm.server import EngineConfig, ServeConfig
+from ltrsched.vllm.server import EngineConfig, ServeConfig, group_members
 
 DEFAULT_SERVERS = ("vllm", "fcfs", "ltr", "ltr-nostarve", "srtf-oracle")  # names in bench.runs.POLICY_RUNS
 
@@ -188,15 +188,8 @@ def _serve_config(cfg: VllmClientConfig, run: Any) -> ServeConfig:
 
 def group_cpu_s(pgid: int) -> float:
     """CPU seconds (user + system) used so far by the live processes of a process group (Linux /proc)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is the 5th field of the whole line
-            total += int(fields[11]) + int(fields[12])  # utime, stime (the 14th and 15th fields)
-    return total / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(fields[11]) + int(fields[12]) for _, fields in group_members(pgid))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class CpuShare:

@@ -220,20 +220,25 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     # Zombies of the group count as gone once the leader is reaped; check /proc for live members.
-    proc_dir = Path("/proc")
-    if not proc_dir.is_dir():
+    if not Path("/proc").is_dir():
         return True
-    for entry in proc_dir.iterdir():
-        if not entry.name.isdigit():
-            continue
+    return any(fields[0] != "Z" for _, fields in group_members(pgid))
+
+
+def group_members(pgid: int) -> list[tuple[Path, list[str]]]:
+    """(/proc/PID folder, the stat fields after the command name) of every process in the process group (Linux).
+
+    In those fields, [0] is the state, [2] the process group, [11] and [12] user and system clock ticks.
+    """
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
             continue
-        fields = stat.rsplit(")", 1)[-1].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+        if len(fields) > 12 and int(fields[2]) == pgid:
+            out.append((stat.parent, fields))
+    return out
 
 
 def _healthy(url: str) -> bool:
