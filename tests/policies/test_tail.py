@@ -88,7 +88,7 @@ def test_bad_parameters_fail_in_the_plugin_config_too():
 def test_defaults_and_declarations():
     assert PolicyConfig.parse("ltr-boost").starvation_threshold == 0  # the key is its own tail guard
     assert PolicyConfig.parse("ltr-deadline").starvation_threshold == 0
-    assert PolicyConfig.parse("ltr-first").starvation_threshold == 200  # as ltr
+    assert PolicyConfig.parse("ltr-first").starvation_threshold == PolicyConfig.parse("ltr").starvation_threshold == 400
     for name in ("ltr-boost", "ltr-deadline", "ltr-first"):
         assert PolicyConfig.parse(name).policy_class.reads_score
     assert not PolicyConfig.parse("ltr-boost").policy_class.dynamic_rank

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from ltrsched.errors import UserError
 from ltrsched.policies.base import Policy
+from ltrsched.policies.ltr import LTR
 from ltrsched.policies.registry import register_policy
 from ltrsched.request import Request
 
@@ -26,7 +27,7 @@ class LTRFirst(Policy):
     name: ClassVar[str] = "ltr-first"
     dynamic_rank: ClassVar[bool] = True
     reads_score: ClassVar[bool] = True
-    starvation_threshold: ClassVar[int] = 200  # as ltr (steps)
+    starvation_threshold: ClassVar[int] = LTR.starvation_threshold
     first_tokens: int = 4  # output tokens every arrival gets, FCFS, before it is ranked by score
 
     def __post_init__(self) -> None:

@@ -27,7 +27,7 @@ from ltrsched.sim.run import SimulateConfig, run_config
 def micro(num_running: int = 256, num_waiting: int = 10_000, num_steps: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Per-step time of the LTR decision with starvation prevention on, and of a full re-sort for comparison."""
     rng = random.Random(seed)
-    ranked = PolicyConfig.parse("ltr").build()  # starvation prevention on: 200 steps, quantum 10
+    ranked = PolicyConfig.parse("ltr").build()  # starvation prevention on: 400 steps, quantum 10
     reqs = [Request(f"r{i}", 0.0, 100, 100, score=rng.random()) for i in range(num_running + num_waiting)]
     for r in reqs:
         ranked.add(r)
