@@ -2,11 +2,11 @@
 
 Field names follow vLLM V1's ``Request`` so the same policy code reads the same names everywhere. Which fields
 a host keeps current: the simulator owns its requests, so all of them. The vLLM plugin mirrors vLLM's request
-(``ltrsched.vllm.queue``): identity, lengths, score and priority are set once at arrival; ``num_output_tokens``
-is synced after every step only for policies with ``dynamic_rank`` (the core refuses a policy whose rank reads
-progress without declaring it); ``status``, ``num_computed_tokens`` and ``num_preemptions`` are the simulator's
-own (the plugin leaves them at their defaults: vLLM's request holds them); the starvation and MLFQ fields below
-are written by the core alone.
+(``ltrsched.vllm.queue``): identity, lengths, score, length quantiles and priority are set once at arrival;
+``num_output_tokens`` is synced after every step only for policies with ``dynamic_rank`` (the core refuses a
+policy whose rank reads progress without declaring it); ``status``, ``num_computed_tokens`` and
+``num_preemptions`` are the simulator's own (the plugin leaves them at their defaults: vLLM's request holds them);
+the starvation and MLFQ fields below are written by the core alone.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class Request:
     score: float = 0.0  # ranker score; higher = shorter expected output (the paper's convention)
     priority: int = 0  # user priority; lower is served first and outranks everything else (vLLM's convention)
     true_output_len: int | None = None  # oracle output length; only oracle policies read it
+    length_quantiles: tuple[float, float, float] | None = None  # predicted p10, p50, p90 output tokens (set for
+    # policies with reads_quantiles)
     num_output_tokens: int = 0  # tokens generated so far (kept across a recompute preemption)
     num_computed_tokens: int = 0  # tokens whose KV is computed; catches up to num_tokens
     status: Status = Status.WAITING

@@ -87,5 +87,7 @@ def test_the_core_refuses_a_policy_that_reads_progress_without_declaring_it() ->
 @pytest.mark.parametrize("name", POLICIES.names())
 def test_what_a_policy_needs_lives_on_its_class(name: str) -> None:
     cls = POLICIES.get(name)
-    assert cls.reads_score == (name in ("ltr", "po", "classification", "ltr-boost", "ltr-deadline", "ltr-first"))
+    assert cls.reads_score == (name in ("ltr", "po", "classification", "ltr-boost", "ltr-deadline", "ltr-first",
+                                    "ltr-tie"))
+    assert cls.reads_quantiles == (name == "ltr-tie")
     assert cls.needs_true_length == (name in ("sjf-oracle", "srtf-oracle", "approx-sjf"))

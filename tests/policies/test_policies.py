@@ -22,8 +22,8 @@ def three():
 
 def test_registry_names_every_policy():
     assert POLICIES.names() == [
-        "approx-sjf", "classification", "fcfs", "ltr", "ltr-boost", "ltr-deadline", "ltr-first", "mlfq", "po",
-        "sjf-oracle", "srtf-oracle",
+        "approx-sjf", "classification", "fcfs", "ltr", "ltr-boost", "ltr-deadline", "ltr-first", "ltr-tie", "mlfq",
+        "po", "sjf-oracle", "srtf-oracle",
     ]
 
 

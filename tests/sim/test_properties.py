@@ -17,12 +17,18 @@ request_lists = st.lists(
 
 
 def _requests(spec: list[tuple[float, int, int, float]]) -> list[Request]:
-    return [make_request(f"r{i}", round(t, 2), out, prompt, score) for i, (t, out, prompt, score) in enumerate(spec)]
+    reqs = [make_request(f"r{i}", round(t, 2), out, prompt, score) for i, (t, out, prompt, score) in enumerate(spec)]
+    for r in reqs:  # predicted quantiles for ltr-tie: a median falling with the score, a spread varying with the prompt
+        median = 20.0 * 2.0 ** (-r.score / 2)
+        spread = 1.5 + r.num_prompt_tokens % 7
+        r.length_quantiles = (median / spread, median, median * spread)
+    return reqs
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=request_lists, policy=st.sampled_from(["fcfs", "ltr", "srtf-oracle", "sjf-oracle", "mlfq", "po",
-                                                   "ltr-boost", "ltr-deadline", "ltr-first"]),
+                                                   "ltr-boost", "ltr-deadline", "ltr-first",
+                                                   "ltr-tie"]),
        max_num_seqs=st.integers(1, 4), budget=st.integers(8, 64), blocks=st.integers(9, 20),
        preemption=st.sampled_from(["swap", "recompute"]), threshold=st.sampled_from([0, 5, 30]))
 def test_every_request_finishes_once_and_invariants_hold(spec, policy, max_num_seqs, budget, blocks, preemption,
@@ -91,14 +97,15 @@ def _first_token_times(reqs: list[Request], policy: str, max_num_seqs: int, budg
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(spec=request_lists, policy=st.sampled_from(["ltr-boost", "ltr-deadline"]), knob=st.floats(0, 6),
+@given(spec=request_lists, policy=st.sampled_from(["ltr-boost", "ltr-deadline", "ltr-tie"]), knob=st.floats(0, 6),
        max_num_seqs=st.integers(1, 4), budget=st.integers(8, 64), preemption=st.sampled_from(["swap", "recompute"]))
 def test_fixed_keys_give_first_tokens_in_key_order(spec, policy, knob, max_num_seqs, budget, preemption) -> None:
     # A key fixed at arrival, no promotions, KV to spare: a request never gets its first token after a later
     # arrival with a worse key (admission is in key order and evictions take the worst running first). For
     # ltr-boost this is the promised bound: with scores in [lo, hi], nothing arriving more than
     # boost_s x (hi - lo) s after a request is served before it, however good its score.
-    params = {"boost_s": knob} if policy == "ltr-boost" else {"slack_s": knob}
+    params = {"ltr-boost": {"boost_s": knob}, "ltr-deadline": {"slack_s": knob},
+              "ltr-tie": {"age_tokens_per_s": 10 * knob, "beta": knob / 3}}[policy]
     reqs = _requests(spec)
     pol = make_policy(policy, **params)
     keys = {r.request_id: (pol.rank(r), r.arrival_time, i) for i, r in enumerate(reqs)}
@@ -112,6 +119,13 @@ def test_fixed_keys_give_first_tokens_in_key_order(spec, policy, knob, max_num_s
         for i in reqs:
             for j in reqs:
                 if j.arrival_time > i.arrival_time + knob * (hi - lo):
+                    assert first[i.request_id] <= first[j.request_id]
+    if policy == "ltr-tie" and knob > 0:  # the aging bound: lengths in [lo, hi] tokens, aged 10 x knob tokens/s
+        lengths = [pol.rank(r) - 10 * knob * r.arrival_time for r in reqs]
+        window = (max(lengths) - min(lengths)) / (10 * knob)
+        for i in reqs:
+            for j in reqs:
+                if j.arrival_time > i.arrival_time + window:
                     assert first[i.request_id] <= first[j.request_id]
 
 

@@ -166,3 +166,30 @@ def test_async_scheduler_base_orders_the_same(tiny_llama_dir: Path) -> None:
     sync = _short_behind_long(tiny_llama_dir, ltrsched={"policy": "ltr"})
     asyn = _short_behind_long(tiny_llama_dir, async_scheduling=True, ltrsched={"policy": "ltr"})
     assert asyn == sync and asyn["short0"] <= 6
+
+
+
+def test_risk_aware_key_gets_quantiles_from_the_ranker_map(tiny_llama_dir: Path, fast_ranker_dir: Path,
+                                                          tmp_path: Path) -> None:
+    import numpy as np
+
+    from ltrsched.predictor.quantiles import load_quantile_map
+
+    qmap = load_quantile_map(str(fast_ranker_dir))
+    long_score, short_score = qmap.centers[0], qmap.centers[-1]  # the map's ends: longest and shortest predicted
+    cfg = {"policy": "ltr-tie", "ranker": str(fast_ranker_dir), "params": {"beta": 0.0}}
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=2, ltrsched=cfg))
+    longs = [make_request(f"long{i}", 10, 40, score=long_score) for i in range(2)]
+    shorts = [make_request(f"short{i}", 10, 4, score=short_score) for i in range(4)]
+    first = _first_token_steps(sched, {0: longs, 5: shorts})
+    assert max(first[f"short{i}"] for i in range(4)) < 40  # ahead of the long ones, as under ltr
+    sched = build_scheduler(HarnessConfig(str(tiny_llama_dir), max_num_seqs=2, ltrsched=cfg))
+    add_all(sched, [make_request("x", 10, 4, score=short_score)])
+    step(sched)
+    expected = qmap.predict(np.array([short_score]))[0]
+    assert sched.waiting.entries["x"][1].length_quantiles == pytest.approx(tuple(expected))
+    bare = tmp_path / "no-quantiles"
+    bare.mkdir()
+    (bare / "manifest.json").write_text('{"kind": "fast"}')
+    with pytest.raises(UserError, match="no length quantiles"):
+        build_scheduler(HarnessConfig(str(tiny_llama_dir), ltrsched={"policy": "ltr-tie", "ranker": str(bare)}))

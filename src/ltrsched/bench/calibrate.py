@@ -119,12 +119,13 @@ def _replay(name: str, tag: str, items: list[Any], recorded: dict[str, Any] | No
     """One real run replayed in the simulator: real against simulated figures, and the relative errors."""
     from ltrsched.metrics import summarize
     from ltrsched.sim.run import simulate
-    from ltrsched.sim.scores import kendall_tau, make_scores
+    from ltrsched.sim.scores import kendall_tau, make_quantiles, make_scores
 
     spec = _sim_spec(name, recorded)
     reads_score = spec.policy_class.reads_score
     scores = make_scores("ranker" if reads_score else "none", items, progress=progress)
-    result = simulate(spec, items, scores, cost, engine_cfg)
+    quantiles = make_quantiles("ranker", items, scores) if spec.policy_class.reads_quantiles else None
+    result = simulate(spec, items, scores, cost, engine_cfg, quantiles=quantiles)
     sim = summarize(result.records, start_time=0.0)
     row: dict[str, Any] = {"pattern": tag, "policy": name, "num_requests": len(items),
                            "num_preemptions_sim": result.num_preemptions}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 # Importing the modules registers the policies.
-from ltrsched.policies import approx_sjf, boost, classification, deadline, fcfs, first, ltr, mlfq, oracle, po  # noqa: F401
+from ltrsched.policies import approx_sjf, boost, classification, deadline, fcfs, first, ltr, mlfq, oracle, po, tie  # noqa: F401
 from ltrsched.policies.base import Policy, SortKey, pick_victim, should_displace, sort_key
 from ltrsched.policies.config import PolicyConfig
 from ltrsched.policies.ranked import RankedRequests, StarvationConfig

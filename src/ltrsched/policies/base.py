@@ -5,8 +5,8 @@ in front, the user's priority and the starvation promotion, and behind, arrival 
 so that no two keys tie and the order is total and reproducible.
 
 Everything a host must know about a policy is a class variable of its class (``reads_score``,
-``needs_true_length``, ``dynamic_rank``, ``preemptive``, ``starvation_threshold``): hosts read these and never
-list policy names of their own.
+``reads_quantiles``, ``needs_true_length``, ``dynamic_rank``, ``preemptive``, ``starvation_threshold``): hosts read
+these and never list policy names of their own.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ class Policy:
     needs_true_length: ClassVar[bool] = False
     # Does ``rank`` read ``Request.score``? Hosts then score requests (the plugin runs its ranker at arrival).
     reads_score: ClassVar[bool] = False
+    # Does ``rank`` read ``Request.length_quantiles`` (p10, p50, p90 output tokens)? Hosts then map each score
+    # to quantiles with the ranker's calibrated map (``ltrsched.predictor.quantiles``) at arrival.
+    reads_quantiles: ClassVar[bool] = False
     # Starvation prevention by default (scheduler steps before promotion; 0 = off). Every host uses this value
     # unless its config names another: on for the paper's ranking policy only.
     starvation_threshold: ClassVar[int] = 0

@@ -10,8 +10,10 @@ manifest under ``"quantiles"``; ``predict_quantiles`` works on every scorer kind
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,6 +71,19 @@ def fit_quantile_map(scores: np.ndarray, output_lens: Sequence[int] | np.ndarray
     values = np.maximum.accumulate(values, axis=1)  # max of non-increasing columns stays non-increasing
     keep = np.concatenate([[True], np.diff(centers) > 0])  # np.interp needs increasing centres
     return QuantileMap([float(x) for x in levels], centers[keep].tolist(), values[keep].tolist())
+
+
+def load_quantile_map(ranker_dir: str | Path = "") -> QuantileMap:
+    """A saved ranker's map, read from its manifest alone (no model load); "" = the default ranker's folder."""
+    from ltrsched.paths import default_ranker_dir
+
+    manifest = (Path(ranker_dir).expanduser() if ranker_dir else default_ranker_dir()) / "manifest.json"
+    doc = json.loads(manifest.read_text()).get("quantiles") if manifest.is_file() else None
+    if doc is None:
+        why = "has no length quantiles (trained before they existed)" if manifest.is_file() else "is missing"
+        raise UserError(f"{manifest} {why}: a quantile-reading policy needs a ranker folder with them; train one "
+                        f"with `ltrsched train`")
+    return QuantileMap.from_json(doc)
 
 
 def add_quantiles(scorer: Any, val_scores: np.ndarray, output_lens: Sequence[int] | np.ndarray) -> None:

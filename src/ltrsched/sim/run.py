@@ -1,7 +1,7 @@
 """Run one workload under several policies side by side and collect their figures.
 
 A policy is given as a ``PolicyConfig`` spec, ``name[:key=value...]``: keys ``starvation_threshold`` (steps; the
-policy's own default, 200 for ``ltr`` and 0 for the rest; 0 = off), ``quantum`` (10), ``starvation_preempts``
+policy's own default, 400 for ``ltr`` and 0 for the rest; 0 = off), ``quantum`` (10), ``starvation_preempts``
 (true/false) and ``displace_margin`` are the host's; any other key is the policy's own parameter (e.g.
 ``mlfq:base_quantum_s=0.03:growth=10``, ``approx-sjf:fraction=0.3:region=head``).
 """
@@ -23,23 +23,31 @@ from ltrsched.sim.engine import Engine, EngineConfig, SimResult
 from ltrsched.sim.workload import TRACE_FILES, WorkItem
 
 
-def build_requests(items: Sequence[WorkItem], scores: np.ndarray, extra_output: int = 0) -> list[Request]:
+def build_requests(items: Sequence[WorkItem], scores: np.ndarray, extra_output: int = 0,
+                   quantiles: np.ndarray | None = None) -> list[Request]:
     """Fresh requests (runs mutate them); ``extra_output`` adds tokens to each output (PO's stated length)."""
-    return [Request(request_id=it.id, arrival_time=it.arrival_time, num_prompt_tokens=it.prompt_len,
+    reqs = [Request(request_id=it.id, arrival_time=it.arrival_time, num_prompt_tokens=it.prompt_len,
                     max_tokens=it.output_len + extra_output, score=float(s),
                     true_output_len=it.output_len + extra_output)
             for it, s in zip(items, scores, strict=True)]
+    if quantiles is not None:
+        for req, (p10, p50, p90) in zip(reqs, np.asarray(quantiles, dtype=float).tolist(), strict=True):
+            req.length_quantiles = (p10, p50, p90)
+    return reqs
 
 
 def simulate(spec: PolicyConfig, items: Sequence[WorkItem], scores: np.ndarray, cost: CostModel,
              config: EngineConfig, stop_after_finished: int = 0, time_limit_s: float = 0.0,
              progress: Callable[[int], None] | None = None, engine_hook: Callable[[Engine], None] | None = None,
-             ) -> SimResult:
+             quantiles: np.ndarray | None = None) -> SimResult:
+    """``quantiles`` ([n, 3] p10/p50/p90 tokens) is required by policies that read them (``reads_quantiles``)."""
     ranked = spec.build()
+    if ranked.policy.reads_quantiles and quantiles is None:
+        raise UserError(f"policy {spec.label!r} reads length quantiles; pass them (sim.scores.make_quantiles)")
     engine = Engine(ranked, cost, config)
     if engine_hook is not None:
         engine_hook(engine)
-    requests = build_requests(items, scores, ranked.policy.extra_output_tokens())
+    requests = build_requests(items, scores, ranked.policy.extra_output_tokens(), quantiles)
     return engine.run(requests, stop_after_finished, time_limit_s, progress)
 
 
@@ -115,7 +123,7 @@ def check_config(cfg: SimulateConfig) -> None:
 def run_config(cfg: SimulateConfig, engine_cfg: EngineConfig, progress: bool = True) -> dict[str, Any]:
     """Everything ``ltrsched simulate`` does, returning its JSON document."""
     from ltrsched.report import add_ratios
-    from ltrsched.sim.scores import kendall_tau, make_scores
+    from ltrsched.sim.scores import kendall_tau, make_quantiles, make_scores
     from ltrsched.sim.workload import load_items, with_arrivals
 
     check_config(cfg)
@@ -128,6 +136,8 @@ def run_config(cfg: SimulateConfig, engine_cfg: EngineConfig, progress: bool = T
                        paper_filter=cfg.paper_filter and not synthetic)
     scores_spec = cfg.scores or ("ranker" if cfg.data == "sharegpt" else "tau:0.5")
     scores = make_scores(scores_spec, items, cfg.seed, progress)
+    quantiles = (make_quantiles(scores_spec, items, scores, cfg.seed)
+                 if any(s.policy_class.reads_quantiles for s in specs) else None)
     stop_k = cfg.first_k if synthetic else 0
     limit = cfg.time_limit_s if synthetic else 0.0
     groups: list[tuple[float | None, list[WorkItem]]]
@@ -145,7 +155,8 @@ def run_config(cfg: SimulateConfig, engine_cfg: EngineConfig, progress: bool = T
     for rate, group in groups:
         for spec in specs:
             bar = _bar(f"{spec.label}" + (f" @ {rate:g}/s" if rate else ""), len(group), progress)
-            result = simulate(spec, group, scores, cost, engine_cfg, stop_k, limit, bar.update if bar else None)
+            result = simulate(spec, group, scores, cost, engine_cfg, stop_k, limit, bar.update if bar else None,
+                              quantiles=quantiles)
             if bar is not None:
                 bar.close()
             row = figures(spec, result, stop_k, limit)

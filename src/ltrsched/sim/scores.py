@@ -100,3 +100,22 @@ def kendall_tau(scores: Sequence[float] | np.ndarray, lengths: Sequence[int]) ->
     if len(lengths) < 2:
         return float("nan")
     return float(kendalltau(np.asarray(scores), -np.asarray(lengths, dtype=float)).statistic)
+
+
+def make_quantiles(spec: str, items: Sequence[WorkItem], scores: np.ndarray, seed: int = 0) -> np.ndarray:
+    """[n, 3] predicted (p10, p50, p90) output tokens for ``scores`` drawn by ``spec``, for quantile-reading policies.
+
+    ``ranker``: the ranker's own calibrated map (fitted on its val split). ``tau:X`` / ``none``: a map fitted on an
+    independent draw of the same noise model (another seed) over the workload's lengths, as a deployment fits
+    one on held-out rows; it never sees these scores' pairing with the truth. ``oracle``: the true length, thrice.
+    """
+    from ltrsched.predictor.quantiles import fit_quantile_map, load_quantile_map
+
+    lengths = np.asarray([it.output_len for it in items], dtype=np.float64)
+    if spec == "oracle":
+        return np.repeat(lengths[:, None], 3, axis=1)
+    if spec == "ranker" or spec.startswith("ranker:"):
+        return load_quantile_map(spec[7:]).predict(scores)
+    calib = make_scores(spec, items, seed + 1, progress=False)
+    return fit_quantile_map(calib, lengths).predict(scores)
+

@@ -13,12 +13,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from vllm.v1.core.sched.async_scheduler import AsyncScheduler
 from vllm.v1.core.sched.output import SchedulerOutput
 from vllm.v1.core.sched.request_queue import SchedulingPolicy
 from vllm.v1.core.sched.scheduler import Scheduler
 from vllm.v1.request import RequestStatus
 
+from ltrsched.predictor.quantiles import load_quantile_map
 from ltrsched.request import Request
 from ltrsched.steplog import StepLogWriter
 from ltrsched.vllm.compat import check_members
@@ -51,6 +53,7 @@ class LtrScheduler(Scheduler):
         self.ltr_policy = self.ranked.policy
         if cfg.wants_scores:
             check_ranker_spec(cfg.ranker)
+        self.ltr_quantiles = load_quantile_map(cfg.ranker) if self.ltr_policy.reads_quantiles else None
         self.ltr_scorer = ArrivalScorer(cfg.ranker, cfg.score_batch_size, self._load_tokenizer,
                                         ClientTrust(cfg.trust_client_scores, cfg.client_score_token),
                                         cfg.score_timeout_s, use_ranker=cfg.wants_scores)
@@ -99,9 +102,13 @@ class LtrScheduler(Scheduler):
                 logger.warning("ltrsched: policy %s needs each request's true length (vllm_xargs %s); using "
                                "max_tokens where it is missing", self.ltr_policy.name, TRUE_LEN_KEY)
                 self._ltr_warned_true_len = True
-        return Request(request_id=vreq.request_id, arrival_time=vreq.arrival_time,
-                       num_prompt_tokens=vreq.num_prompt_tokens, max_tokens=vreq.max_tokens, score=score,
-                       priority=vreq.priority, true_output_len=true_len, num_output_tokens=vreq.num_output_tokens)
+        mirror = Request(request_id=vreq.request_id, arrival_time=vreq.arrival_time,
+                         num_prompt_tokens=vreq.num_prompt_tokens, max_tokens=vreq.max_tokens, score=score,
+                         priority=vreq.priority, true_output_len=true_len, num_output_tokens=vreq.num_output_tokens)
+        if self.ltr_quantiles is not None:
+            p10, p50, p90 = self.ltr_quantiles.predict(np.array([score]))[0].tolist()
+            mirror.length_quantiles = (p10, p50, p90)
+        return mirror
 
     # -- per step -----------------------------------------------------------------------------------------
     def schedule(self, throttle_prefills: bool = False) -> SchedulerOutput:
