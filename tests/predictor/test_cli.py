@@ -41,3 +41,17 @@ def test_missing_model_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LTRSCHED_CACHE", str(tmp_path))
     assert main(["score", "hello"]) == 2
     assert "ltrsched train --preset default" in capsys.readouterr().err
+
+
+def test_every_preset_is_a_cli_choice_and_full_reads_longer_windows_of_every_turn():
+    from ltrsched.cli import build_parser
+    from ltrsched.predictor.model import ModelConfig
+    from ltrsched.predictor.presets import PRESETS, apply_preset
+    from ltrsched.predictor.train import TrainConfig
+
+    for name in PRESETS:
+        build_parser().parse_args(["train", "--preset", name])
+    t, m, _ = apply_preset("full", TrainConfig(), ModelConfig())
+    assert (t.epochs, t.max_minutes, m.max_len, m.tail_tokens, PRESETS["full"].turns) == (3, 90.0, 256, 128, "all")
+    t, _, _ = apply_preset("full", TrainConfig(epochs=1), ModelConfig())
+    assert t.epochs == 1  # an explicit flag wins over the preset

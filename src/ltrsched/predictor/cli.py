@@ -141,9 +141,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     p = commands.add_parser("train", help="train an output-length ranker (transformer or fast tier)")
-    p.add_argument("--preset", choices=["demo", "default", "fast"], default=None,
+    p.add_argument("--preset", choices=["demo", "default", "full", "fast"], default=None,
                    help="demo: MiniLM fine-tuned ~4 min + the fast tier, as their ensemble (~6 min); default: the "
-                        "same for ~20 min, saved as the default ranker; fast: the hashed n-gram tier (~10 s). "
+                        "same for ~20 min, saved as the default ranker; full: 3 epochs of every turn at 256 tokens "
+                        "(up to 90 min here; minutes with --device cuda); fast: the hashed n-gram tier (~10 s). "
                         "Rows repeating a val or test prompt are removed from training first")
     p.add_argument("--tier", choices=["transformer", "fast"], default="transformer", help="which kind of ranker")
     p.add_argument("--out", default=None, help="model folder (default: ~/.cache/ltrsched/models/<preset or loss>)")

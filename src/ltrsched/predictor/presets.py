@@ -1,4 +1,4 @@
-"""Named training set-ups: ``demo`` (minutes), ``default`` (the full CPU ranker), ``fast`` (the fast tier).
+"""Named training set-ups: ``demo`` (minutes), ``default`` (the CPU ranker), ``full`` (longer), ``fast`` (fast tier).
 
 Every preset trains on the ShareGPT train split with the rows that repeat a val or test prompt removed
 (``leakage.dedup_splits``), selects on val, and never reads test except to find those repeats.
@@ -25,6 +25,7 @@ class Preset:
     model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields of the transformer member
     fast: dict[str, Any] = field(default_factory=dict)  # FastConfig fields of the fast tier
     transformer: bool = True  # False: the fast tier alone; True: transformer + fast tier, saved as their ensemble
+    turns: str = "first"  # ShareGPT train turns when the caller leaves --turns at "first": first or all
 
 
 _FAST_HEAD_TAIL = {"max_chars": 300, "tail_chars": 0}  # the fast tier stays head-only: no tail won on val
@@ -36,6 +37,11 @@ PRESETS: dict[str, Preset] = {
     # MiniLM fine-tuned (all layers) for one epoch of the train split, ~20 min on 2 cores, + the fast tier
     "default": Preset({"head_epochs": 0, "epochs": 1, "train_layers": -1, "lr": 8e-5, "eval_every": 70,
                        "max_minutes": 20.0}, {"max_len": 128, "tail_tokens": 64}, _FAST_HEAD_TAIL),
+    # Several epochs over every human->gpt turn, a 256-token window (first 127 + last 128 tokens): what section 5 of
+    # docs/results.md ("Ranker 2.0") says would close the gap, bounded at 90 min on 2 cores (minutes on a GPU with
+    # --device cuda). Saved to ~/.cache/ltrsched/models/full; serve it with the plugin key ``ranker``.
+    "full": Preset({"head_epochs": 0, "epochs": 3, "train_layers": -1, "lr": 5e-5, "eval_every": 140,
+                    "max_minutes": 90.0}, {"max_len": 256, "tail_tokens": 128}, _FAST_HEAD_TAIL, turns="all"),
     "fast": Preset(fast=_FAST_HEAD_TAIL, transformer=False),
 }
 
@@ -78,6 +84,7 @@ def train_preset(name: str, out: str | Path, progress: bool = True, limit: int |
     from ltrsched.predictor.ensemble import EnsembleRanker
 
     out = Path(out)
+    turns = PRESETS[name].turns if turns == "first" else turns
     t, m, f = apply_preset(name, train_cfg or TrainConfig(), model_cfg or ModelConfig(), fast_cfg)
     train, val, leaks = clean_splits(load_sharegpt("train", turns=turns, limit=limit), load_sharegpt("val"),
                                      load_sharegpt("test"))
