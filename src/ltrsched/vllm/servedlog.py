@@ -8,10 +8,11 @@ ranker reads it, and appends the row. Rows are what ``ltrsched train --data`` an
     {"id": "...", "prompt": "<the last user message>", "prompt_tokens": 31, "output_len": 212,
      "finish_reason": "stop", "arrival_s": 1764620000.12, "finish_s": 1764620009.87, "score": 0.41}
 
-``finish_reason`` ``length`` (stopped by max_tokens) and ``abort`` only give a lower bound on the length: such
-rows are censored labels. With ``hashed`` the prompt text is not stored: the row keeps its SHA-256 and the hashed
-word n-grams the fast ranker reads (``features``: bucket ids), for deployments that may not keep prompts. The
-file rotates past ``max_bytes`` (``path.1`` ... ``path.N``).
+``finish_reason`` ``length`` (stopped by max_tokens), ``abort`` and ``error`` only give a lower bound on the
+length: such rows are censored labels (``ltrsched.predictor.censor``: training uses them only for the orders they
+decide). With ``hashed`` the prompt text is not stored: the row keeps its SHA-256 and the hashed word n-grams
+the fast ranker reads (``features``: bucket ids), for deployments that may not keep prompts. The file rotates
+past ``max_bytes`` (``path.1`` ... ``path.N``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ logger = logging.getLogger("vllm.ltrsched")
 
 FINISH_REASONS = {"FINISHED_STOPPED": "stop", "FINISHED_LENGTH_CAPPED": "length", "FINISHED_ABORTED": "abort",
                   "FINISHED_IGNORED": "length", "FINISHED_ERROR": "error", "FINISHED_REPETITION": "stop"}
-CENSORED = ("length", "abort")  # finish reasons whose output length is only a lower bound
 HASH_FEATURES = 2**18  # hashed n-gram buckets, as the fast ranker's default
 
 
