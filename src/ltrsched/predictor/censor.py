@@ -21,3 +21,17 @@ def is_censored(finish_reason: Any) -> bool:
 def shorter_pairs(lens: Any, censored: Any) -> Any:
     """[n, n] mask (numpy or torch, as given): [i, j] is True when i is known to be shorter than j."""
     return (lens[:, None] < lens[None, :]) & ~censored[:, None]
+
+
+def concordance(scores: Any, lens: Any, censored: Any, ratio: float = 1.0) -> float:
+    """Share of the decided pairs (the shorter one ``ratio`` times shorter) that ``scores`` order right (higher =
+    shorter); a tie counts half: Harrell's C. 0.5 when no pair is decided."""
+    import numpy as np
+
+    s, n = np.asarray(scores, dtype=np.float64), np.asarray(lens, dtype=np.float64)
+    mask = shorter_pairs(n * ratio, np.asarray(censored, dtype=bool))
+    total = int(mask.sum())
+    if total == 0:
+        return 0.5
+    gap = (s[:, None] - s[None, :])[mask]
+    return float((np.count_nonzero(gap > 0) + 0.5 * np.count_nonzero(gap == 0)) / total)
