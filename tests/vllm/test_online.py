@@ -43,10 +43,9 @@ def _serve(sched: Any, texts: list[str], lens: list[int], prefix: str) -> None:
 def _learned(sched: Any, num_rows: int, timeout_s: float = 60.0) -> None:
     """Wait (test side only) until the learner thread has caught up with the finished requests."""
     deadline = time.monotonic() + timeout_s
-    while sched.ltr_online.model.num_rows < num_rows or not sched.ltr_online._queue.empty():
+    while sched.ltr_online.blend.num_rows < num_rows:
         assert time.monotonic() < deadline, "the learner fell behind"
         time.sleep(0.05)
-    time.sleep(0.2)  # its last publish
 
 
 def _arrival_scores(sched: Any, texts: list[str], prefix: str) -> np.ndarray:

@@ -29,6 +29,7 @@ class Blend:
     scale: float = 0.0
     model: Any = None  # the online snapshot (a FastRanker), None before any
     concordance: float = 0.5  # the chosen blend's pairwise accuracy on the window (reported)
+    num_rows: int = 0  # rows the online model had learned from when this was published
 
     def combine(self, shipped: np.ndarray, prompts: Sequence[Any]) -> np.ndarray:
         """The scores to rank by: the shipped ones when the weight is 0, else the blend."""

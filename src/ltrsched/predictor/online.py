@@ -12,7 +12,7 @@ plain SGD at 0.99.) A snapshot is a plain ``FastRanker``: it scores, saves and l
 from __future__ import annotations
 
 import json
-import math
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -54,6 +54,7 @@ class OnlineLinear:
         self._reader = FastRanker(self.fast_cfg, np.zeros(1, np.float32), 0.0, {})  # only its features()
         self._rows: deque[tuple[Any, int, bool]] = deque(maxlen=cfg.buffer)  # (features [1, d], length, censored)
         self._rng = np.random.default_rng(cfg.seed)
+        self._credit = 0.0  # lists owed to the rows seen (passes x rows / list_size, paid in whole steps)
 
     def scores(self, x: Any) -> np.ndarray:
         """[n] scores of feature rows (higher = shorter), as the fast tier's ``score``."""
@@ -66,8 +67,11 @@ class OnlineLinear:
         for i, (n, c) in enumerate(zip(lens, censored, strict=True)):
             self._rows.append((x[i], int(n), bool(c)))
         self.num_rows += len(lens)
-        for _ in range(math.ceil(self.cfg.passes * len(lens) / self.cfg.list_size)):
+        self._credit += self.cfg.passes * len(lens) / self.cfg.list_size
+        while self._credit >= 1.0:
+            self._credit -= 1.0
             self._step()
+            time.sleep(0)  # let the engine's thread take the GIL between steps
         return before
 
     def _step(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ltrsched.vllm.servedlog import ServedRow
 
 logger = logging.getLogger("vllm.ltrsched")
 BATCH = 64  # rows learned per wake-up at most
+BATCH_WAIT_S = 0.5  # after a row arrives, wait this long for more (one update per batch, not per row)
 MAX_REMEMBERED = 65_536  # shipped scores kept for requests not finished yet (oldest forgotten first)
 
 
@@ -91,22 +93,28 @@ class OnlineLearner:
     def _run(self) -> None:
         tokenizer = None
         while (row := self._queue.get()) is not None:
-            rows = [row]
-            while len(rows) < BATCH:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
-                rows.append(nxt)
+            rows, stop = self._batch(row)
             try:
                 tokenizer = tokenizer or self._tokenizer_factory()
                 self._learn(rows, tokenizer)
             except Exception as exc:  # a bad batch must not stop learning (or the engine)
                 self.num_failed += 1
                 logger.warning("ltrsched: online ranker: cannot learn from %d rows: %s", len(rows), exc)
+            if stop:
+                return
+
+    def _batch(self, first: ServedRow) -> tuple[list[ServedRow], bool]:
+        """``first`` and what else arrives within BATCH_WAIT_S (at most BATCH rows); True when told to stop."""
+        rows, deadline = [first], time.monotonic() + BATCH_WAIT_S
+        while len(rows) < BATCH:
+            try:
+                nxt = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                return rows, False
+            if nxt is None:
+                return rows, True
+            rows.append(nxt)
+        return rows, False
 
     def _learn(self, rows: list[ServedRow], tokenizer: Any) -> None:
         texts = [str(tokenizer.decode(r.prompt_token_ids, skip_special_tokens=False)) for r in rows]
@@ -126,7 +134,7 @@ class OnlineLearner:
         if len(self.window) >= self.settings.min_rows:
             s, o, n, c = (np.array(col) for col in zip(*self.window, strict=True))
             weight, shift, scale, conc = choose(s, o, n, c.astype(bool), PAIR_RATIO)
-        self.blend = Blend(weight, shift, scale, self.model.snapshot(), conc)
+        self.blend = Blend(weight, shift, scale, self.model.snapshot(), conc, self.model.num_rows)
         self.num_updates += 1
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -155,7 +163,7 @@ class OnlineLearner:
         b = meta.get("blend", {})
         self.window.extend((float(s), float(o), int(n), bool(c)) for s, o, n, c in meta.get("window", []))
         self.blend = Blend(float(b.get("weight", 0.0)), float(b.get("shift", 0.0)), float(b.get("scale", 0.0)),
-                           self.model.snapshot(), float(b.get("concordance", 0.5)))
+                           self.model.snapshot(), float(b.get("concordance", 0.5)), self.model.num_rows)
         logger.info("ltrsched: online ranker loaded from %s (%d rows learned, weight %.2f)", path,
                     self.model.num_rows, self.blend.weight)
 
