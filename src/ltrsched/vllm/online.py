@@ -25,7 +25,7 @@ from ltrsched.predictor.blend import Blend, choose
 from ltrsched.predictor.censor import is_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, load_state, save_state
 from ltrsched.vllm.config import PluginConfig
-from ltrsched.vllm.servedlog import ServedRow
+from ltrsched.vllm.servedlog import RowWorker, ServedRow
 
 logger = logging.getLogger("vllm.ltrsched")
 BATCH = 64  # rows learned per wake-up at most
@@ -51,15 +51,15 @@ class OnlineSettings:
                    min_rows=cfg.online_min_rows, n_features=cfg.online_n_features)
 
 
-class OnlineLearner:
+class OnlineLearner(RowWorker):
     """The learner thread, the window and the published ``Blend``."""
 
     def __init__(self, settings: OnlineSettings, tokenizer_factory: Callable[[], Any]) -> None:
+        super().__init__("ltrsched-online", settings.max_queue)
         self.settings = settings
         self.model = OnlineLinear(OnlineConfig(n_features=settings.n_features, learning_rate=settings.learning_rate))
         self.blend = Blend()  # what scoring reads; replaced whole, never mutated
         self.window: deque[tuple[float, float, int, bool]] = deque(maxlen=settings.window)  # shipped, online, n, cut
-        self.num_dropped = 0  # rows dropped: the queue was full
         self.num_failed = 0  # batches the learner could not learn from (logged)
         self.num_updates = 0  # blends published
         if settings.state:
@@ -67,16 +67,7 @@ class OnlineLearner:
         self._tokenizer_factory = tokenizer_factory
         self._shipped: dict[int, float] = {}  # hash of the prompt text -> the shipped ranker's score
         self._lock = threading.Lock()  # guards _shipped (the ranker thread writes, the learner reads)
-        self._queue: queue.Queue[ServedRow | None] = queue.Queue(maxsize=settings.max_queue)
-        self._thread = threading.Thread(target=self._run, name="ltrsched-online", daemon=True)
         self._thread.start()
-
-    def put(self, row: ServedRow) -> None:
-        """Hand a finished request to the learner; drops (and counts) it if the queue is full. Never blocks."""
-        try:
-            self._queue.put_nowait(row)
-        except queue.Full:
-            self.num_dropped += 1
 
     def wrap(self, ranker: Any) -> BlendedRanker:
         """The shipped ranker, blended with the online model (what the arrival scorer calls)."""
@@ -139,11 +130,7 @@ class OnlineLearner:
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Learn what is queued (up to ``timeout_s``), stop the thread and save the state."""
-        try:
-            self._queue.put(None, timeout=timeout_s)
-        except queue.Full:
-            logger.warning("ltrsched: online ranker: queue still full at shutdown")
-        self._thread.join(timeout_s)
+        self.stop(timeout_s)
         if self.settings.state:
             self.save(self.settings.state)
 
