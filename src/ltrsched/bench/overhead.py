@@ -1,8 +1,9 @@
 """``ltrsched bench plugin``: what the plugin adds to each ``schedule()`` call, against vLLM's own priority scheduler.
 
 No model: both schedulers run over a fake KV cache with fake model outputs (``ltrsched.vllm.harness``), fed the
-same request stream, stepped alternately so machine noise hits both alike. The stream keeps ``running`` slots
-full and about ``waiting`` requests queued, with a few arrivals (and finishes) each step. With ``online`` a third
+same request stream, stepped in turn (who goes first rotates each step) so machine noise hits both alike. The
+stream keeps ``running`` slots full and about ``waiting`` requests queued, with a few arrivals (and finishes)
+each step. With ``online`` a third
 scheduler, the plugin with the online ranker learning and the served log writing every finished request, is
 stepped in the same turn: old and new side by side under the same noise.
 """
@@ -133,9 +134,11 @@ def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, desc="schedule() calls", unit="step", file=sys.stderr)
-    for _ in range(cfg.steps):  # alternate the two, so machine noise hits both alike
+    names = list(scheds)
+    for k in range(cfg.steps):  # in turn, so machine noise hits all alike; who goes first rotates (warm caches)
         spec = [stream.next() for _ in range(cfg.arrivals_per_step)]
-        for name, sched in scheds.items():
+        for name in names[k % len(names):] + names[:k % len(names)]:
+            sched = scheds[name]
             for req in _requests(spec, name != "vllm"):
                 sched.add_request(req)
             times[name].append(_one_step(sched))
