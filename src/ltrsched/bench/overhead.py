@@ -1,7 +1,7 @@
 """``ltrsched bench plugin``: what the plugin adds to each ``schedule()`` call, against vLLM's own priority scheduler.
 
 No model: both schedulers run over a fake KV cache with fake model outputs (``ltrsched.vllm.harness``), fed the
-same request stream, stepped in turn (who goes first rotates each step) so machine noise hits both alike. The
+same request stream, stepped in turn (in a random order each step) so machine noise hits both alike. The
 stream keeps ``running`` slots full and about ``waiting`` requests queued, with a few arrivals (and finishes)
 each step. With ``online`` a third
 scheduler, the plugin with the online ranker learning and the served log writing every finished request, is
@@ -134,10 +134,11 @@ def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, desc="schedule() calls", unit="step", file=sys.stderr)
-    names = list(scheds)
-    for k in range(cfg.steps):  # in turn, so machine noise hits all alike; who goes first rotates (warm caches)
+    names, order_rng = list(scheds), random.Random(cfg.seed)
+    for _ in range(cfg.steps):  # in turn, so machine noise hits all alike; a fresh random order each step
         spec = [stream.next() for _ in range(cfg.arrivals_per_step)]
-        for name in names[k % len(names):] + names[:k % len(names)]:
+        order_rng.shuffle(names)  # whoever runs right after similar code finds warm caches: no fixed neighbour
+        for name in names:
             sched = scheds[name]
             for req in _requests(spec, name != "vllm"):
                 sched.add_request(req)
