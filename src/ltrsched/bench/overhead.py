@@ -3,9 +3,8 @@
 No model: both schedulers run over a fake KV cache with fake model outputs (``ltrsched.vllm.harness``), fed the
 same request stream, stepped in turn (in a random order each step) so machine noise hits both alike. The
 stream keeps ``running`` slots full and about ``waiting`` requests queued, with a few arrivals (and finishes)
-each step. With ``online`` a third
-scheduler, the plugin with the online ranker learning and the served log writing every finished request, is
-stepped in the same turn: old and new side by side under the same noise.
+each step. With ``online`` a third scheduler, the plugin with the online ranker learning and the served log
+writing every finished request, is stepped in the same turn: old and new side by side under the same noise.
 """
 
 from __future__ import annotations
