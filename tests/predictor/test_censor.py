@@ -117,3 +117,29 @@ def test_the_fast_tier_does_not_learn_a_cut_group_as_short(sharegpt_small: tuple
     naive = marker_gap([LengthExample(e.id, e.prompt, e.output_len, e.prompt_len) for e in rows])
     assert naive > 0.5  # read as exact lengths, 4 tokens teaches "marker = short"
     assert abs(marker_gap(rows)) < 0.25 * naive  # as lower bounds it teaches nothing of the kind
+
+
+def test_the_head_trainer_passes_censoring_to_the_loss() -> None:
+    """``train._train_head`` on 8-d embeddings: dimension 0 marks rows whose answers were cut at 4 tokens."""
+    from types import SimpleNamespace
+
+    from ltrsched.predictor.train import TrainConfig, _train_head
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(0, 1, (256, 8)).astype(np.float32)
+    marked = np.arange(256) % 2 == 1
+    emb[:, 0] = marked
+    lens = np.where(marked, 4, rng.integers(5, 400, 256))
+    spec = get_loss("listmle")
+
+    def marker_weight(cens: np.ndarray | None) -> float:
+        torch.manual_seed(0)
+        head = torch.nn.Linear(8, 1)
+        cfg = TrainConfig(head_epochs=20, head_lr=1e-2)
+        _train_head(SimpleNamespace(head=head), spec, cfg, emb, lens, emb[~marked][:64], lens[~marked][:64],
+                    np.random.default_rng(0), False, cens)
+        return float(head.weight[0, 0].detach())  # > 0: the marker raises the score (= shorter)
+
+    naive, censored = marker_weight(None), marker_weight(marked)
+    assert naive > 0.5  # read as exact: "marked = short"
+    assert censored < 0.25 * naive  # as lower bounds: nothing of the kind
