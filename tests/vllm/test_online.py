@@ -107,3 +107,29 @@ def test_save_restart_load_keeps_the_scores(tiny_llama_dir: Path, fast_ranker_di
 def test_online_keys_are_checked(keys: dict[str, Any], message: str) -> None:
     with pytest.raises(UserError, match=message):
         parse_config({"ltrsched": keys})
+
+
+@pytest.mark.slow  # a real (tiny) engine: ~30 s
+def test_a_real_engine_feeds_the_learner_and_saves_it_at_shutdown(engine_env: None, tiny_llama_dir: Path,
+                                                                   fast_ranker_dir: Path, tmp_path: Path) -> None:
+    from ltrsched.predictor.online import OnlineConfig, OnlineLinear, load_state
+    from tests.vllm.engines import build_engine, engine_scheduler, sampling
+
+    state = tmp_path / "online.npz"
+    engine = build_engine(tiny_llama_dir, {"policy": "ltr", "ranker": str(fast_ranker_dir), "online": True,
+                                           "online_state": str(state), "online_n_features": 2**16,
+                                           "trust_client_scores": False})
+    sched = engine_scheduler(engine)
+    prompts = ["write a short poem about the sea", "what is the capital of france?", "explain a queue", "hi"]
+    for i in range(8):
+        engine.add_request(f"q{i}", prompts[i % 4], sampling(3 + i))
+    for _ in range(200):
+        engine.step()
+        if not engine.has_unfinished_requests():
+            break
+    engine.engine_core.shutdown()  # vLLM's shutdown reaches the scheduler's: the learner drains and saves
+    assert sched.ltrsched_stats()["num_scored"] == 8  # the shipped ranker, through the blend
+    # every finished request met its shipped score again (the learner decodes the prompt as the scorer did)
+    assert sorted(n for _, _, n, _ in sched.ltr_online.window) == [3 + i for i in range(8)]  # 4 prompts twice
+    assert all(cut for _, _, _, cut in sched.ltr_online.window)  # max_tokens reached: lower bounds
+    assert load_state(state, OnlineLinear(OnlineConfig(n_features=2**16)))["num_rows"] == 8

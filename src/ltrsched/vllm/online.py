@@ -65,7 +65,7 @@ class OnlineLearner(RowWorker):
         if settings.state:
             self._load(settings.state)
         self._tokenizer_factory = tokenizer_factory
-        self._shipped: dict[int, float] = {}  # hash of the prompt text -> the shipped ranker's score
+        self._shipped: dict[int, tuple[float, int]] = {}  # hash of the prompt text -> (shipped score, requests)
         self._lock = threading.Lock()  # guards _shipped (the ranker thread writes, the learner reads)
         self._thread.start()
 
@@ -77,9 +77,21 @@ class OnlineLearner(RowWorker):
         """Keep the shipped scores until the requests finish (the window pairs them with their lengths)."""
         with self._lock:
             for text, value in zip(texts, shipped, strict=True):
-                self._shipped[hash(text)] = float(value)
+                key = hash(text)  # the same prompt twice: the same score, kept until both have finished
+                self._shipped[key] = (float(value), self._shipped.get(key, (0.0, 0))[1] + 1)
             for _ in range(len(self._shipped) - MAX_REMEMBERED):
                 del self._shipped[next(iter(self._shipped))]
+
+    def _take_shipped(self, key: int) -> float | None:
+        """The shipped score of a finished request's prompt (held under the lock), forgotten with its last one."""
+        if key not in self._shipped:
+            return None
+        value, count = self._shipped[key]
+        if count > 1:
+            self._shipped[key] = (value, count - 1)
+        else:
+            del self._shipped[key]
+        return value
 
     def _run(self) -> None:
         tokenizer = None
@@ -113,7 +125,7 @@ class OnlineLearner(RowWorker):
         cut = [is_censored(r.finish_reason) for r in rows]
         before = self.model.learn(texts, lens, cut)
         with self._lock:
-            shipped = [self._shipped.pop(hash(t), None) for t in texts]
+            shipped = [self._take_shipped(hash(t)) for t in texts]
         for s, o, n, c in zip(shipped, before, lens, cut, strict=True):
             if s is not None:
                 self.window.append((s, float(o), n, c))
