@@ -41,3 +41,14 @@ def test_missing_model_says_how_to_get_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LTRSCHED_CACHE", str(tmp_path))
     assert main(["score", "hello"]) == 2
     assert "ltrsched train --preset default" in capsys.readouterr().err
+
+
+def test_train_reads_a_served_log_with_censored_rows(tmp_path, capsys):
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
+    for i, row in enumerate(rows):  # every third answer was cut at max_tokens, as the served log says
+        row["finish_reason"] = "length" if i % 3 == 0 else "stop"
+    log = tmp_path / "served.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["train", "--tier", "fast", "--data", str(log), "--out", str(tmp_path / "m"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["manifest"]["data"]
+    assert 0.25 * data["train"] < data["train_censored"] < 0.42 * data["train"]  # about a third, all counted
