@@ -133,3 +133,34 @@ def test_a_real_engine_feeds_the_learner_and_saves_it_at_shutdown(engine_env: No
     assert sorted(n for _, _, n, _ in sched.ltr_online.window) == [3 + i for i in range(8)]  # 4 prompts twice
     assert all(cut for _, _, _, cut in sched.ltr_online.window)  # max_tokens reached: lower bounds
     assert load_state(state, OnlineLinear(OnlineConfig(n_features=2**16)))["num_rows"] == 8
+
+
+@pytest.mark.slow  # a real server process: ~60 s
+def test_a_served_engine_saves_what_it_learned_when_stopped(tiny_llama_dir: Path, fast_ranker_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """``ltrsched serve``'s engine core is another process: a graceful stop must still write the state."""
+    import json
+    import socket
+
+    from ltrsched.bench.client import run_openai
+    from ltrsched.bench.runs import POLICY_RUNS
+    from ltrsched.bench.workload import BenchRequest
+    from ltrsched.predictor.online import OnlineConfig, OnlineLinear, load_state
+    from ltrsched.vllm.lifecycle import drain
+    from ltrsched.vllm.server import ServeConfig, Server
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    state = tmp_path / "online.npz"
+    block = {"ranker": str(fast_ranker_dir), "online": True, "online_state": str(state), "online_n_features": 2**16}
+    cfg = ServeConfig(model=str(tiny_llama_dir), max_model_len=512, max_num_seqs=2, max_num_batched_tokens=512,
+                      kv_cache_gib=1, port=port, policy="ltr", ltrsched_config=json.dumps(block),
+                      drain_timeout_s=30, log_file=str(tmp_path / "server.log"))
+    requests = [BenchRequest(f"q{i}", [{"role": "user", "content": f"explain queue number {i}"}], 4 + i)
+                for i in range(6)]
+    with Server(cfg) as server:
+        result = run_openai(server.url, server.model_name, requests, POLICY_RUNS["ltr"], progress=False)
+        report = drain(server, 30)
+    assert result.num_failed == 0 and report.clean_exit
+    assert load_state(state, OnlineLinear(OnlineConfig(n_features=2**16)))["num_rows"] == 6
