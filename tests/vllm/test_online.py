@@ -73,12 +73,22 @@ def test_a_planted_rule_is_learned_and_blended_in(tiny_llama_dir: Path, fast_ran
     sched.shutdown()
 
 
-def test_save_restart_load_keeps_the_scores(tiny_llama_dir: Path, fast_ranker_dir: Path, tmp_path: Path) -> None:
+def test_save_restart_load_keeps_the_scores(tiny_llama_dir: Path, fast_ranker_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import ltrsched.vllm.online
+
     train, held_out = _load()
     state = tmp_path / "online.npz"
+    monkeypatch.setattr(ltrsched.vllm.online, "SAVE_EVERY_S", 0.0)  # the periodic save after every batch
     first = _scheduler(tiny_llama_dir, fast_ranker_dir, online_state=str(state))
     texts, lens, _ = planted(train[:160], seed=0)
-    for lo in range(0, 160, 32):
+    _serve(first, texts[:32], lens[:32], "r0-")
+    _learned(first, 32)
+    deadline = time.monotonic() + 30
+    while not state.is_file():  # saved while it runs, not only at shutdown
+        assert time.monotonic() < deadline, "no periodic save"
+        time.sleep(0.05)
+    for lo in range(32, 160, 32):
         _serve(first, texts[lo:lo + 32], lens[lo:lo + 32], f"r{lo}-")
     _learned(first, 160)
     first.shutdown()  # saves

@@ -5,7 +5,8 @@ dropped and counted, never a wait). A learner thread detokenizes the prompts, sc
 as it stands (kept, with the shipped ranker's score, in a window of recent rows), learns from them
 (``predictor.online``), chooses the blend weight on the window (``predictor.blend``) and publishes a new
 ``Blend`` by one reference assignment. Scoring (``BlendedRanker``, in the ranker thread) reads that reference
-once per batch, so no ``schedule()`` waits on learning. The state is saved on shutdown and loaded at start-up.
+once per batch, so no ``schedule()`` waits on learning. The state is loaded at start-up and saved at shutdown
+(and every ``SAVE_EVERY_S`` by the learner thread).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ltrsched.vllm.servedlog import RowWorker, ServedRow
 logger = logging.getLogger("vllm.ltrsched")
 BATCH = 64  # rows learned per wake-up at most
 BATCH_WAIT_S = 0.5  # after a row arrives, wait this long for more (one update per batch, not per row)
+SAVE_EVERY_S = 600.0  # with online_state, also saved this often (a crash loses at most this much learning)
 MAX_REMEMBERED = 65_536  # shipped scores kept for requests not finished yet (oldest forgotten first)
 
 
@@ -67,6 +69,7 @@ class OnlineLearner(RowWorker):
         self._tokenizer_factory = tokenizer_factory
         self._shipped: dict[int, tuple[float, int]] = {}  # hash of the prompt text -> (shipped score, requests)
         self._lock = threading.Lock()  # guards _shipped (the ranker thread writes, the learner reads)
+        self._next_save = time.monotonic() + SAVE_EVERY_S  # monotonic s of the next periodic save
         self._thread.start()
 
     def wrap(self, ranker: Any) -> BlendedRanker:
@@ -100,6 +103,8 @@ class OnlineLearner(RowWorker):
             try:
                 tokenizer = tokenizer or self._tokenizer_factory()
                 self._learn(rows, tokenizer)
+                if self.settings.state and time.monotonic() >= self._next_save:
+                    self.save(self.settings.state)
             except Exception as exc:  # a bad batch must not stop learning (or the engine)
                 self.num_failed += 1
                 logger.warning("ltrsched: online ranker: cannot learn from %d rows: %s", len(rows), exc)
@@ -147,6 +152,8 @@ class OnlineLearner(RowWorker):
             self.save(self.settings.state)
 
     def save(self, path: str) -> None:
+        """Write the weights, the blend and the window (the learner thread, or shutdown after it stopped)."""
+        self._next_save = time.monotonic() + SAVE_EVERY_S
         b = self.blend
         save_state(path, self.model, {"blend": {"weight": b.weight, "shift": b.shift, "scale": b.scale,
                                                 "concordance": b.concordance}, "window": list(self.window)})
