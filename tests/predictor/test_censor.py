@@ -143,3 +143,13 @@ def test_the_head_trainer_passes_censoring_to_the_loss() -> None:
     naive, censored = marker_weight(None), marker_weight(marked)
     assert naive > 0.5  # read as exact: "marked = short"
     assert censored < 0.25 * naive  # as lower bounds: nothing of the kind
+
+
+def test_the_val_metric_counts_only_decided_pairs() -> None:
+    from ltrsched.predictor.metrics import mean_list_tau
+
+    lens, cens = np.array([5, 60, 200, 900]), np.array([True, False, False, False])
+    scores = np.array([0.0, 3.0, 2.0, 1.0])  # the finished rows in the right order, the row cut at 5 placed last
+    assert mean_list_tau(scores, lens, list_size=4) == pytest.approx(0.0)  # read as exact: 3 of 6 pairs wrong
+    assert mean_list_tau(scores, lens, list_size=4, censored=cens) == 1.0  # as a bound it decides nothing
+    assert mean_list_tau(scores, lens, 4, np.zeros(4, bool)) == mean_list_tau(scores, lens, 4)

@@ -128,7 +128,7 @@ class FastRanker:
         best: tuple[float, float, Any] = (-2.0, 0.0, None)
         for alpha in cfg.alphas:
             model = _fit(alpha, x_tr, y_tr, censored)
-            tau = mean_list_tau(-model.predict(x_va), [e.output_len for e in val])
+            tau = mean_list_tau(-model.predict(x_va), [e.output_len for e in val], censored=[e.censored for e in val])
             if tau > best[0]:
                 best = (tau, alpha, model)
         tau, alpha, model = best

@@ -56,11 +56,12 @@ SELECT_BY = ("tau", "oracle-gain")
 def val_metric(scores: np.ndarray, val: list[LengthExample], select_by: str) -> float:
     """The number checkpoints are selected by (higher is better)."""
     lens = [e.output_len for e in val]
+    censored = [e.censored for e in val]
     if select_by == "oracle-gain":
         from ltrsched.predictor.schedmetric import oracle_gain_share
 
         return oracle_gain_share([e.prompt_len for e in val], lens, scores)
-    return mean_list_tau(scores, lens)
+    return mean_list_tau(scores, lens, censored=censored)
 
 
 def _log(msg: str) -> None:
@@ -110,8 +111,8 @@ def json_key(cfg: ModelConfig, backbone: str, examples: list[LengthExample]) -> 
 
 def _train_head(model: Any, spec: Any, cfg: TrainConfig, emb_tr: np.ndarray, lens_tr: np.ndarray,
                 emb_va: np.ndarray, lens_va: np.ndarray, rng: np.random.Generator, progress: bool,
-                cens_tr: np.ndarray | None = None) -> float:
-    """The head on frozen embeddings; ``cens_tr`` marks training rows whose length is a lower bound."""
+                cens_tr: np.ndarray | None = None, cens_va: np.ndarray | None = None) -> float:
+    """The head on frozen embeddings; ``cens_tr`` / ``cens_va`` mark rows whose length is a lower bound."""
     import torch
     from tqdm import tqdm
 
@@ -130,7 +131,7 @@ def _train_head(model: Any, spec: Any, cfg: TrainConfig, emb_tr: np.ndarray, len
             loss.backward()
             opt.step()
         with torch.no_grad():
-            tau = mean_list_tau(spec.score(head(x_va)).numpy(), lens_va)
+            tau = mean_list_tau(spec.score(head(x_va)).numpy(), lens_va, censored=cens_va)
         if tau > best:
             best, best_state = tau, {k: v.clone() for k, v in head.state_dict().items()}
         bar.set_postfix(val_tau=f"{tau:.3f}", best=f"{best:.3f}")
@@ -238,12 +239,13 @@ def train_ranker(train: list[LengthExample], val: list[LengthExample], cfg: Trai
     t0 = time.perf_counter()
     lens_tr = np.array([e.output_len for e in train])
     lens_va = np.array([e.output_len for e in val])
+    cens_va = np.array([e.censored for e in val], dtype=bool)
     best = -2.0
     if cfg.head_epochs > 0:
         emb_tr, emb_va = embeddings(ranker, train, progress), embeddings(ranker, val, progress)
         model.head.to("cpu")
         best = _train_head(model, spec, cfg, emb_tr, lens_tr, emb_va, lens_va, rng, progress,
-                           np.array([e.censored for e in train], dtype=bool))
+                           np.array([e.censored for e in train], dtype=bool), cens_va)
         model.head.to(cfg.device)
         _log(f"head on frozen embeddings: val tau {best:.4f}")
         if cfg.select_by != "tau":  # fine-tuning compares against the head's value of the selection metric
@@ -256,7 +258,8 @@ def train_ranker(train: list[LengthExample], val: list[LengthExample], cfg: Trai
     add_quantiles(ranker, val_scores, lens_va)
     manifest["data"] = {"train": len(train), "val": len(val), "train_censored": sum(e.censored for e in train),
                         **(data_note or {})}
-    manifest["metrics"] = {"val_tau": mean_list_tau(val_scores, lens_va), f"val_{cfg.select_by}_best": best,
+    manifest["metrics"] = {"val_tau": mean_list_tau(val_scores, lens_va, censored=cens_va),
+                           f"val_{cfg.select_by}_best": best,
                            "finetune_steps": steps, "train_minutes": round(minutes, 2)}
     ranker.save(out)
     _log(f"saved {out} (val tau {manifest['metrics']['val_tau']:.4f}, {minutes:.1f} min)")
