@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -161,8 +162,6 @@ class OnlineLearner(RowWorker):
                     self.model.num_rows, b.weight)
 
     def _load(self, path: str) -> None:
-        from pathlib import Path
-
         if not Path(path).expanduser().is_file():
             return
         meta = load_state(path, self.model)
@@ -172,7 +171,6 @@ class OnlineLearner(RowWorker):
                            self.model.snapshot(), float(b.get("concordance", 0.5)), self.model.num_rows)
         logger.info("ltrsched: online ranker loaded from %s (%d rows learned, weight %.2f)", path,
                     self.model.num_rows, self.blend.weight)
-
 
 
 def online_stats(learner: OnlineLearner | None) -> dict[str, float]:
