@@ -35,7 +35,7 @@ def test_natural_requests_sample_with_their_own_seed_up_to_the_cap() -> None:
 
 
 def test_oracles_and_unknown_lengths_are_refused() -> None:
-    with pytest.raises(UserError, match=r"srtf-oracle need each request's length in advance"):
+    with pytest.raises(UserError, match=r"oracle runs read each request's length in advance.*leave srtf-oracle out"):
         check(BenchServeConfig(lengths="natural", policies=["fcfs", "srtf-oracle"]))
     with pytest.raises(UserError, match="--lengths 'chatgpt'"):
         check(BenchServeConfig(lengths="chatgpt"))

@@ -59,8 +59,8 @@ def check(cfg: BenchServeConfig) -> list[PolicyRun]:
         raise UserError(f"--lengths {cfg.lengths!r}: choose one of {', '.join(LENGTHS)}")
     oracles = [r.name for r in runs if r.needs_true_length or r.client_priority == "true-len"]
     if cfg.lengths == "natural" and oracles:
-        raise UserError(f"--lengths natural: {', '.join(oracles)} need each request's length in advance, which "
-                        "only replayed lengths know; leave them out of --policies")
+        raise UserError(f"--lengths natural: oracle runs read each request's length in advance, which only "
+                        f"replayed lengths know; leave {', '.join(oracles)} out of --policies")
     if cfg.url and len(runs) != 1:
         raise UserError("--url serves one scheduler: give exactly one --policies entry matching that server")
     return runs
