@@ -33,3 +33,17 @@ def test_a_tiny_run_times_both_schedulers_on_the_same_stream() -> None:
     text = format_overhead(result)
     assert text.startswith("schedule() at 8 running + 40 waiting, 12 calls each, policy ltr")
     assert "(running 8, waiting" in text and "added by the plugin: mean" in text
+
+
+def test_the_online_plugin_is_timed_beside_the_plain_one() -> None:
+    result = run_overhead(OverheadConfig(running=8, waiting=40, steps=40, arrivals_per_step=2, online=True),
+                          progress=False)
+    online, plain = result["ltrsched-online"], result["ltrsched"]
+    assert online["num_timed_calls"] == plain["num_timed_calls"] == 40
+    assert online["num_finished"] == plain["num_finished"]  # the same stream, the same decisions
+    stats = result["online"]["plugin_stats"]
+    # every finished request reached the learner and the log (the engine never waited: nothing dropped)
+    assert stats["num_online_rows"] == stats["num_served_logged"] == online["num_finished"]
+    assert stats["num_online_dropped"] == stats["num_served_dropped"] == 0
+    assert result["online"]["added_mean_ms"] == pytest.approx(online["mean_ms"] - result["vllm"]["mean_ms"])
+    assert "added with online learning + served log: mean" in format_overhead(result)

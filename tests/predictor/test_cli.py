@@ -55,3 +55,14 @@ def test_every_preset_is_a_cli_choice_and_full_reads_longer_windows_of_every_tur
     assert (t.epochs, t.max_minutes, m.max_len, m.tail_tokens, PRESETS["full"].turns) == (3, 90.0, 256, 128, "all")
     t, _, _ = apply_preset("full", TrainConfig(epochs=1), ModelConfig())
     assert t.epochs == 1  # an explicit flag wins over the preset
+
+
+def test_train_reads_a_served_log_with_censored_rows(tmp_path, capsys):
+    rows = [json.loads(line) for line in FIXTURE.read_text().splitlines()]
+    for i, row in enumerate(rows):  # every third answer was cut at max_tokens, as the served log says
+        row["finish_reason"] = "length" if i % 3 == 0 else "stop"
+    log = tmp_path / "served.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["train", "--tier", "fast", "--data", str(log), "--out", str(tmp_path / "m"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["manifest"]["data"]
+    assert 0.25 * data["train"] < data["train_censored"] < 0.42 * data["train"]  # about a third, all counted

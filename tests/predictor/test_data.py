@@ -20,6 +20,7 @@ BAD = [  # (row, what the message must say)
     ({"output_len": 3}, "missing 'prompt'"),
     ({"prompt": "x"}, "missing 'output_len'"),
     ({"messages": [{"role": "user"}], "output_len": 3}, "'messages' must be"),
+    ({"prompt": "x", "output_len": 3, "finish_reason": 1}, "'finish_reason' must be a string"),
 ]
 
 

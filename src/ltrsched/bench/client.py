@@ -1,8 +1,9 @@
 """Load generator for an OpenAI-compatible endpoint: streamed chat completions, each chunk stamped on arrival.
 
 Requests go out at their planned arrival times (open loop: a slow server does not slow the arrivals). Replayed
-lengths use vLLM's ``ignore_eos`` with ``max_tokens`` = the recorded length; the token count comes from the
-final ``usage`` chunk, the timestamps from the content chunks.
+lengths use vLLM's ``ignore_eos`` with ``max_tokens`` = the recorded length (natural ones the request's own
+sampling, ``workload.sampling_fields``); the token count comes from the final ``usage`` chunk, the timestamps
+from the content chunks.
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import time
 from typing import Any
 
 from ltrsched.bench.runs import PolicyRun, RequestTracker, RunResult, client_priorities, sampling_extra_args
-from ltrsched.bench.workload import BenchRequest
+from ltrsched.bench.workload import BenchRequest, sampling_fields
 
 
 def chat_payload(model: str, req: BenchRequest, run: PolicyRun, priority: int | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": model,
         "messages": req.messages,
-        "max_tokens": req.output_len,
-        "temperature": 0.0,
-        "ignore_eos": True,
+        **sampling_fields(req),
         "stream": True,
         "stream_options": {"include_usage": True},
     }

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ltrsched.bench.runs import PolicyRun, RequestTracker, RunResult, client_priorities, sampling_extra_args
-from ltrsched.bench.workload import BenchRequest
+from ltrsched.bench.workload import BenchRequest, sampling_fields
 from ltrsched.vllm.server import PLUGIN_FACTORY, EngineConfig, cpu_env, resolve_model
 
 
@@ -81,8 +81,8 @@ def serve(engine: Any, requests: list[BenchRequest], run: PolicyRun, progress: b
         now = time.perf_counter() - t0
         while nxt < len(pending) and requests[pending[nxt]].arrival_s <= now:
             req = requests[pending[nxt]]
-            params = SamplingParams(temperature=0.0, max_tokens=req.output_len, ignore_eos=True,
-                                    output_kind=RequestOutputKind.DELTA, extra_args=sampling_extra_args(run, req))
+            params = SamplingParams(**sampling_fields(req), output_kind=RequestOutputKind.DELTA,
+                                    extra_args=sampling_extra_args(run, req))
             engine.add_request(req.request_id, texts[pending[nxt]], params,
                                priority=priorities.get(req.request_id, 0))
             nxt += 1

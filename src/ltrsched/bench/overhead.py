@@ -1,8 +1,10 @@
 """``ltrsched bench plugin``: what the plugin adds to each ``schedule()`` call, against vLLM's own priority scheduler.
 
 No model: both schedulers run over a fake KV cache with fake model outputs (``ltrsched.vllm.harness``), fed the
-same request stream, stepped alternately so machine noise hits both alike. The stream keeps ``running`` slots
-full and about ``waiting`` requests queued, with a few arrivals (and finishes) each step.
+same request stream, stepped in turn (in a random order each step) so machine noise hits both alike. The
+stream keeps ``running`` slots full and about ``waiting`` requests queued, with a few arrivals (and finishes)
+each step. With ``online`` a third scheduler, the plugin with the online ranker learning and the served log
+writing every finished request, is stepped in the same turn: old and new side by side under the same noise.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class OverheadConfig:
     arrivals_per_step: int = 2  # new requests per step (scored at arrival)
     policy: str = "ltr"  # the plugin's policy spec, e.g. ltr, ltr:starvation_threshold=0, ltr:starvation_preempts=true
     seed: int = 0  # random seed of the request stream
+    online: bool = False  # also time the plugin with online learning and the served log on (ltrsched-online)
 
 
 def _llama_config_dir() -> str:
@@ -53,6 +56,13 @@ class _Stream:
         return f"q{self.n}", self.rng.randint(32, 512), out_len, score
 
 
+def _tokenizer_dir() -> str:
+    """The tiny Llama's folder (config and tokenizer): the learner and the log detokenize finished prompts."""
+    from ltrsched.vllm.models import build_tiny_llama
+
+    return str(build_tiny_llama(Path(tempfile.mkdtemp(prefix="ltrsched-overhead-")) / "tiny"))
+
+
 def _requests(spec: list[tuple[str, int, int, float]], plugin: bool) -> list[Any]:
     from ltrsched.vllm.harness import make_request
 
@@ -62,15 +72,20 @@ def _requests(spec: list[tuple[str, int, int, float]], plugin: bool) -> list[Any
 
 
 def _build(cfg: OverheadConfig) -> dict[str, Any]:
-    """vLLM's priority scheduler and the plugin, same shape, over one fake KV cache size each."""
+    """vLLM's priority scheduler and the plugin (and with ``online`` the plugin learning), same shape, over one
+    fake KV cache size each."""
     from ltrsched.vllm.harness import HarnessConfig, build_scheduler
 
-    model_dir = _llama_config_dir()
+    model_dir = _tokenizer_dir() if cfg.online else _llama_config_dir()
     common: dict[str, Any] = {"max_num_seqs": cfg.running, "max_num_batched_tokens": 8192, "max_model_len": 2048,
               "num_blocks": (cfg.running + cfg.waiting) * 100, "block_size": 16}
     plugin_config = PolicyConfig.parse(cfg.policy).to_mapping()
-    return {"vllm": build_scheduler(HarnessConfig(model_dir, plugin=False, **common)),
-            "ltrsched": build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched=plugin_config, **common))}
+    scheds = {"vllm": build_scheduler(HarnessConfig(model_dir, plugin=False, **common)),
+              "ltrsched": build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched=plugin_config, **common))}
+    if cfg.online:
+        block = {**plugin_config, "online": True, "served_log": str(Path(model_dir).parent / "served.jsonl")}
+        scheds["ltrsched-online"] = build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched=block, **common))
+    return scheds
 
 
 def _one_step(sched: Any) -> float:
@@ -109,7 +124,7 @@ def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
     stream = _Stream(cfg.seed)
     initial = [stream.next() for _ in range(cfg.running + cfg.waiting)]
     for name, sched in scheds.items():
-        for req in _requests(initial, name == "ltrsched"):
+        for req in _requests(initial, name != "vllm"):
             sched.add_request(req)
     times = {name: _warm_up(sched, cfg.running) for name, sched in scheds.items()}
     num_warmup = {name: len(ts) for name, ts in times.items()}
@@ -118,10 +133,13 @@ def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, desc="schedule() calls", unit="step", file=sys.stderr)
-    for _ in range(cfg.steps):  # alternate the two, so machine noise hits both alike
+    names, order_rng = list(scheds), random.Random(cfg.seed)
+    for _ in range(cfg.steps):  # in turn, so machine noise hits all alike; a fresh random order each step
         spec = [stream.next() for _ in range(cfg.arrivals_per_step)]
-        for name, sched in scheds.items():
-            for req in _requests(spec, name == "ltrsched"):
+        order_rng.shuffle(names)  # whoever runs right after similar code finds warm caches: no fixed neighbour
+        for name in names:
+            sched = scheds[name]
+            for req in _requests(spec, name != "vllm"):
                 sched.add_request(req)
             times[name].append(_one_step(sched))
         if bar is not None:
@@ -137,7 +155,24 @@ def run_overhead(cfg: OverheadConfig, progress: bool = True) -> dict[str, Any]:
     result["added_median_ms"] = result["ltrsched"]["median_ms"] - result["vllm"]["median_ms"]
     result["plugin_own_ms_per_step"] = plug.ltr_stats.overhead_s / max(plug.ltr_stats.num_steps, 1) * 1e3
     result["plugin_stats"] = plug.ltrsched_stats()
+    for name, sched in scheds.items():
+        if name != "vllm":
+            sched.shutdown()  # stops the ranker pool; the learner and the log writer finish their queues first
+    if "ltrsched-online" in scheds:
+        paired = [(a - b) * 1e3 for a, b in zip(times["ltrsched-online"][num_warmup["ltrsched-online"]:],
+                                                times["ltrsched"][num_warmup["ltrsched"]:], strict=True)]
+        result["online"] = _online_figures(result, scheds["ltrsched-online"], paired)
     return result
+
+
+def _online_figures(result: dict[str, Any], sched: Any, paired_ms: list[float]) -> dict[str, Any]:
+    """The online scheduler's figures beside the plain plugin's; ``paired_ms``: online minus plain, call by call
+    (the same step of the same stream, run back to back: slow machine noise cancels)."""
+    own = sched.ltr_stats.overhead_s / max(sched.ltr_stats.num_steps, 1) * 1e3
+    return {"added_mean_ms": result["ltrsched-online"]["mean_ms"] - result["vllm"]["mean_ms"],
+            "added_median_ms": result["ltrsched-online"]["median_ms"] - result["vllm"]["median_ms"],
+            "vs_plugin_mean_ms": statistics.fmean(paired_ms), "vs_plugin_median_ms": statistics.median(paired_ms),
+            "plugin_own_ms_per_step": own, "plugin_stats": sched.ltrsched_stats()}
 
 
 def format_overhead(result: dict[str, Any]) -> str:
@@ -145,10 +180,19 @@ def format_overhead(result: dict[str, Any]) -> str:
     c = result["config"]
     lines = [f"schedule() at {c['running']} running + {c['waiting']} waiting, {c['steps']} calls each, "
              f"policy {c['policy']} (starvation {PolicyConfig.parse(c['policy']).starvation_threshold} steps)"]
-    for name in ("vllm", "ltrsched"):
+    for name in ("vllm", "ltrsched", "ltrsched-online"):
+        if name not in result:
+            continue
         r = result[name]
         lines.append(f"  {name:9s} mean {r['mean_ms']:.3f} ms  median {r['median_ms']:.3f} ms  p90 {r['p90_ms']:.3f} "
                      f"ms  (running {r['running']}, waiting {r['waiting']})")
     lines.append(f"  added by the plugin: mean {result['added_mean_ms']:.3f} ms, median "
                  f"{result['added_median_ms']:.3f} ms; its own code {result['plugin_own_ms_per_step']:.3f} ms/step")
+    if "online" in result:
+        o, st = result["online"], result["online"]["plugin_stats"]
+        lines.append(f"  added with online learning + served log: mean {o['added_mean_ms']:.3f} ms, median "
+                     f"{o['added_median_ms']:.3f} ms; its own code {o['plugin_own_ms_per_step']:.3f} ms/step "
+                     f"({st['num_online_rows']:.0f} rows learned, {st['num_online_dropped']:.0f} dropped, "
+                     f"{st['num_served_logged']:.0f} logged); against the plain plugin, call by call: mean "
+                     f"{o['vs_plugin_mean_ms']:+.3f} ms, median {o['vs_plugin_median_ms']:+.3f} ms")
     return "\n".join(lines)

@@ -10,7 +10,16 @@ from typing import Any
 
 from ltrsched.bench import report
 from ltrsched.bench.runs import PolicyRun, RunResult, policy_run
-from ltrsched.bench.workload import WORKLOADS, BenchRequest, burst, load_prompts, poisson, total_tokens
+from ltrsched.bench.workload import (
+    LENGTHS,
+    WORKLOADS,
+    BenchRequest,
+    burst,
+    load_prompts,
+    natural,
+    poisson,
+    total_tokens,
+)
 from ltrsched.errors import UserError
 from ltrsched.report import add_ratios
 from ltrsched.vllm.server import EngineConfig, ServeConfig
@@ -28,6 +37,8 @@ class BenchServeConfig(EngineConfig):
     url: str = ""  # openai: an existing server (one policy); else one is started
     port: int = 8011  # openai backend: port for the servers it starts
     max_output_len: int = 512  # cap on replayed output lengths, tokens
+    lengths: str = "replay"  # replay (ChatGPT's recorded lengths, EOS ignored) or natural (the model stops itself)
+    natural_max_tokens: int = 768  # natural: the cap (temperature 0.7, top_p 0.9, repetition penalty 1.1)
     max_prompt_len: int = 1024  # skip longer prompts, Llama-3 tokens
     k: int = 0  # synthetic: report the time until K requests finished
     time_limit_s: float = 0.0  # synthetic: report how many finished within this
@@ -44,6 +55,12 @@ def check(cfg: BenchServeConfig) -> list[PolicyRun]:
     if cfg.backend not in ("offline", "openai"):
         raise UserError(f"--backend {cfg.backend!r}: choose offline or openai")
     runs = [policy_run(p) for p in cfg.policies]
+    if cfg.lengths not in LENGTHS:
+        raise UserError(f"--lengths {cfg.lengths!r}: choose one of {', '.join(LENGTHS)}")
+    oracles = [r.name for r in runs if r.needs_true_length or r.client_priority == "true-len"]
+    if cfg.lengths == "natural" and oracles:
+        raise UserError(f"--lengths natural: oracle runs read each request's length in advance, which only "
+                        f"replayed lengths know; leave {', '.join(oracles)} out of --policies")
     if cfg.url and len(runs) != 1:
         raise UserError("--url serves one scheduler: give exactly one --policies entry matching that server")
     return runs
@@ -97,6 +114,8 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
 
         ensure_default_ranker(progress=progress)
     base = load_prompts(cfg.num_requests, cfg.max_output_len, cfg.max_prompt_len, seed=cfg.seed)
+    if cfg.lengths == "natural":
+        base = natural(base, cfg.natural_max_tokens, cfg.seed)
     out_dir = Path(cfg.out_dir)
     patterns: list[tuple[str, float | None]] = (
         [(f"poisson-{r:g}", r) for r in cfg.rates] if cfg.workload == "poisson" else [(cfg.workload, None)])
@@ -109,8 +128,9 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
         results = [run_policy(cfg, with_step_log(cfg, run, out_dir, tag), requests, progress) for run in runs]
         rows = [report.summarize_run(r, cfg.k, cfg.time_limit_s) for r in results]
         add_ratios(rows)
-        title = (f"{tag}: {len(requests)} requests, {total_tokens(requests)} output tokens, "
-                 f"max_num_seqs {cfg.max_num_seqs}, backend {cfg.backend}")
+        made = (f"{sum(r.num_output_tokens for r in results[0].records)} output tokens (natural, cap "
+                f"{cfg.natural_max_tokens})" if cfg.lengths == "natural" else f"{total_tokens(requests)} output tokens")
+        title = f"{tag}: {len(requests)} requests, {made}, max_num_seqs {cfg.max_num_seqs}, backend {cfg.backend}"
         print(report.format_table(rows, title), file=log)
         report.write_records_csv(out_dir / f"{tag}-records.csv", results, tag)
         report.plot_cdf(out_dir / f"{tag}-cdf.png", results, title=tag)

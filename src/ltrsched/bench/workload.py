@@ -1,12 +1,15 @@
 """Real-engine workloads: ShareGPT first-turn prompts with replayed output lengths, in a burst or Poisson arrivals.
 
 Replaying the recorded ChatGPT length (``ignore_eos``, ``max_tokens`` = that length) makes every policy do exactly the
-same work, so policies differ only in order; the ranker still sees only the prompt text.
+same work, so policies differ only in order; the ranker still sees only the prompt text. ``natural`` lengths let
+the served model stop by itself instead (sampled as a deployment would, one seed per request, so every policy
+gets the same answers): what a ranker trained on ChatGPT's lengths meets when it serves another model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -14,14 +17,30 @@ from ltrsched.errors import UserError
 from ltrsched.predictor.prompts import as_messages
 
 WORKLOADS = ("burst", "poisson", "synthetic")
+LENGTHS = ("replay", "natural")
+
+
+@dataclass(slots=True, frozen=True)
+class Sampling:
+    """How a request is decoded; the default replays: greedy, EOS ignored, ``max_tokens`` = the recorded length."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    ignore_eos: bool = True  # False: the model stops by itself (at EOS) or at the cap
+    seed: int | None = None  # per-request sampling seed (natural lengths: the same answer under every policy)
+
+
+NATURAL = Sampling(temperature=0.7, top_p=0.9, repetition_penalty=1.1, ignore_eos=False)  # a typical chat setting
 
 
 @dataclass(slots=True)
 class BenchRequest:
     request_id: str
     messages: list[dict[str, str]]  # chat messages ending with the user turn
-    output_len: int  # tokens to generate (replayed: the recorded length, capped)
+    output_len: int  # tokens to generate (replayed: the recorded length, capped); natural: the cap
     arrival_s: float = 0.0  # s after the start of the run
+    sampling: Sampling = field(default_factory=Sampling)  # replayed unless ``natural`` made it otherwise
 
 
 def load_prompts(num: int, max_output_len: int = 512, max_prompt_len: int = 1024, split: str = "test",
@@ -39,6 +58,25 @@ def load_prompts(num: int, max_output_len: int = 512, max_prompt_len: int = 1024
         ex = pool[idx]
         out.append(BenchRequest(request_id=f"r{i:05d}-{ex.id}", messages=as_messages(ex.prompt),
                                 output_len=max(1, min(ex.output_len, max_output_len))))
+    return out
+
+
+def natural(requests: list[BenchRequest], max_tokens: int = 768, seed: int = 0) -> list[BenchRequest]:
+    """The served model's own lengths: sampled at ``NATURAL`` settings up to ``max_tokens``, request i with seed
+    ``seed * 1_000_003 + i`` (reproducible, and the same under every policy)."""
+    if max_tokens < 1:
+        raise UserError(f"--natural-max-tokens must be >= 1; got {max_tokens}")
+    return [replace(r, output_len=max_tokens, sampling=replace(NATURAL, seed=seed * 1_000_003 + i))
+            for i, r in enumerate(requests)]
+
+
+def sampling_fields(req: BenchRequest) -> dict[str, Any]:
+    """The request's sampling parameters, named as vLLM's ``SamplingParams`` and its OpenAI API both take them."""
+    s = req.sampling
+    out: dict[str, Any] = {"temperature": s.temperature, "top_p": s.top_p, "repetition_penalty": s.repetition_penalty,
+                           "max_tokens": req.output_len, "ignore_eos": s.ignore_eos}
+    if s.seed is not None:
+        out["seed"] = s.seed
     return out
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from ltrsched.errors import UserError
 from ltrsched.paths import asset_dir, cache_dir
+from ltrsched.predictor.censor import CENSORED_REASONS, is_censored
 from ltrsched.predictor.tokens import count_tokens, tokenizer_key
 
 Messages = list[dict[str, str]]
@@ -36,6 +37,7 @@ class LengthExample:
     prompt_len: int  # prompt length, tokens (same tokenizer; for messages, all their contents)
     split: str = "all"  # "train", "val" or "test" (ShareGPT); "all" for user logs
     turn: int = 0  # 0-based index of the human turn within its conversation
+    censored: bool = False  # output_len is only a lower bound (finish_reason length, abort or error)
     meta: dict[str, Any] = field(default_factory=dict)  # anything else a loader keeps (unused by the ranker)
 
 
@@ -187,6 +189,15 @@ def parse_row(row: Any, need_output: bool = True) -> tuple[str | Messages, int |
     raise ValueError("missing 'output_len' (tokens) or 'output' (the response text)")
 
 
+def row_censored(row: dict[str, Any]) -> bool:
+    """Is the row's length a lower bound? From its optional ``finish_reason`` (the served log writes one)."""
+    reason = row.get("finish_reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError(f"'finish_reason' must be a string (stop, {', '.join(CENSORED_REASONS)}), got "
+                         f"{json.dumps(reason)}")
+    return is_censored(reason)
+
+
 def prompt_text(prompt: str | Messages) -> str:
     """All the text of a prompt (for length counting)."""
     return prompt if isinstance(prompt, str) else "\n".join(m.get("content", "") for m in prompt)
@@ -197,12 +208,13 @@ def load_jsonl_report(path: str | Path, tokenizer: str | None = None,
     """Examples from a JSONL log, and the rows skipped (only with ``skip_bad``; otherwise the first bad row raises).
 
     A row: ``prompt`` (str) or ``messages`` (list of role/content), and ``output_len`` (int tokens) or ``output``
-    (text, counted with ``tokenizer``); optional ``id``. Blank lines are ignored.
+    (text, counted with ``tokenizer``); optional ``id`` and ``finish_reason`` (``length``, ``abort`` or ``error``
+    make the row censored: its length is a lower bound). Blank lines are ignored.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    rows: list[tuple[int, str, str | Messages, int | None, str | None]] = []
+    rows: list[tuple[int, str, str | Messages, int | None, str | None, bool]] = []
     bad: list[BadRow] = []
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
@@ -212,6 +224,7 @@ def load_jsonl_report(path: str | Path, tokenizer: str | None = None,
                     continue
                 row = json.loads(text)
                 prompt, n, output = parse_row(row)
+                censored = row_censored(row)
             except (UnicodeDecodeError, ValueError) as exc:
                 reason = "invalid UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
                 if not skip_bad:
@@ -220,13 +233,13 @@ def load_jsonl_report(path: str | Path, tokenizer: str | None = None,
                 bad.append(BadRow(lineno, reason))
                 continue
             rid = str(row.get("id", f"line{lineno}"))
-            rows.append((lineno, rid, prompt, n, output))
+            rows.append((lineno, rid, prompt, n, output, censored))
     prompt_lens = count_tokens([prompt_text(r[2]) for r in rows], tokenizer)
     out_texts = [r[4] for r in rows if r[3] is None]
     out_lens = iter(count_tokens([t for t in out_texts if t is not None], tokenizer))
     examples = [LengthExample(id=rid, prompt=prompt, output_len=n if n is not None else next(out_lens),
-                              prompt_len=pl, meta={"line": lineno})
-                for (lineno, rid, prompt, n, _), pl in zip(rows, prompt_lens, strict=True)]
+                              prompt_len=pl, censored=censored, meta={"line": lineno})
+                for (lineno, rid, prompt, n, _, censored), pl in zip(rows, prompt_lens, strict=True)]
     return examples, bad
 
 

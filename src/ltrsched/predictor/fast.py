@@ -1,7 +1,10 @@
 """The fast CPU tier: a linear ranker over hashed word n-grams and a few prompt-shape features.
 
 No vocabulary to store (feature hashing), one sparse dot product per prompt, ridge regression on log output
-length; alpha picked on the val split. Same API as the transformer ranker (``score``, ``save``, ``load``).
+length; alpha picked on the val split. A censored training row (its length a lower bound) is fitted at its bound
+or at what a fit on the finished rows alone predicts for it, whichever is longer: a bound never pulls a
+prediction below it, and a group of prompts that are always cut is not learned as short. Same API as the
+transformer ranker (``score``, ``save``, ``load``).
 """
 
 from __future__ import annotations
@@ -55,6 +58,17 @@ def shape_features(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
+def _fit(alpha: float, x: Any, y: np.ndarray, censored: np.ndarray) -> Any:
+    """Ridge on log length; censored targets raised to a finished-rows-only fit's prediction where it is longer."""
+    from sklearn.linear_model import Ridge
+
+    if not censored.any() or censored.all():
+        return Ridge(alpha=alpha, solver="sparse_cg").fit(x, y)
+    exact = np.flatnonzero(~censored)
+    first = Ridge(alpha=alpha, solver="sparse_cg").fit(x[exact], y[exact])
+    return Ridge(alpha=alpha, solver="sparse_cg").fit(x, np.where(censored, np.maximum(y, first.predict(x)), y))
+
+
 class FastRanker:
     """Hashed n-grams + shape features -> ridge on log length; score = -prediction (higher = shorter)."""
 
@@ -102,8 +116,6 @@ class FastRanker:
     @classmethod
     def train(cls, train: list[LengthExample], val: list[LengthExample], cfg: FastConfig | None = None,
               name: str = KIND) -> FastRanker:
-        from sklearn.linear_model import Ridge
-
         from ltrsched.predictor.metrics import mean_list_tau
         from ltrsched.predictor.quantiles import add_quantiles
 
@@ -112,15 +124,17 @@ class FastRanker:
         x_tr = probe.features([e.prompt for e in train])
         y_tr = np.log1p(np.array([e.output_len for e in train], dtype=np.float64))
         x_va = probe.features([e.prompt for e in val])
+        censored = np.array([e.censored for e in train], dtype=bool)
         best: tuple[float, float, Any] = (-2.0, 0.0, None)
         for alpha in cfg.alphas:
-            model = Ridge(alpha=alpha, solver="sparse_cg").fit(x_tr, y_tr)
-            tau = mean_list_tau(-model.predict(x_va), [e.output_len for e in val])
+            model = _fit(alpha, x_tr, y_tr, censored)
+            tau = mean_list_tau(-model.predict(x_va), [e.output_len for e in val], censored=[e.censored for e in val])
             if tau > best[0]:
                 best = (tau, alpha, model)
         tau, alpha, model = best
         manifest = {"kind": KIND, "name": name, "config": asdict(cfg), "alpha": alpha,
-                    "data": {"train": len(train), "val": len(val)}, "metrics": {"val_tau": tau}}
+                    "data": {"train": len(train), "val": len(val), "train_censored": int(censored.sum())},
+                    "metrics": {"val_tau": tau}}
         fast = cls(cfg, np.asarray(model.coef_, np.float32), float(model.intercept_), manifest)
         add_quantiles(fast, fast.score([e.prompt for e in val]), [e.output_len for e in val])
         return fast

@@ -37,10 +37,21 @@ def list_taus(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] |
 
 
 def mean_list_tau(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] | np.ndarray,
-                  list_size: int = LIST_SIZE) -> float:
-    """The paper's metric: tau-b averaged over lists of ``list_size``."""
+                  list_size: int = LIST_SIZE, censored: Sequence[bool] | np.ndarray | None = None) -> float:
+    """The paper's metric: tau-b averaged over lists of ``list_size``. With censored rows (lengths that are lower
+    bounds) each list counts only the pairs it decides (``censor.concordance``), as 2C - 1 on the same scale."""
+    if censored is not None and np.any(censored):
+        return _censored_list_tau(np.asarray(scores), np.asarray(output_lens), np.asarray(censored), list_size)
     taus = list_taus(scores, output_lens, list_size)
     return float(taus.mean()) if len(taus) else float("nan")
+
+
+def _censored_list_tau(scores: np.ndarray, lens: np.ndarray, censored: np.ndarray, list_size: int) -> float:
+    from ltrsched.predictor.censor import concordance
+
+    vals = [2.0 * concordance(scores[i:i + list_size], lens[i:i + list_size], censored[i:i + list_size]) - 1.0
+            for i in range(0, len(scores) - list_size + 1, list_size)]
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def split_tau(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] | np.ndarray) -> float:

@@ -1,6 +1,7 @@
 """Training: (1) a linear head on frozen, cached backbone embeddings, then (2) optional fine-tuning of the top
 backbone layers with the head, one list of 32 prompts per step (the paper's batch). Val tau after each epoch
-(and every ``eval_every`` steps); the best state is kept; the test split is never touched.
+(and every ``eval_every`` steps); the best state is kept; the test split is never touched. Censored rows (a
+served log's ``finish_reason`` length/abort/error) train only the orders they decide (``predictor.censor``).
 """
 
 from __future__ import annotations
@@ -55,11 +56,12 @@ SELECT_BY = ("tau", "oracle-gain")
 def val_metric(scores: np.ndarray, val: list[LengthExample], select_by: str) -> float:
     """The number checkpoints are selected by (higher is better)."""
     lens = [e.output_len for e in val]
+    censored = [e.censored for e in val]
     if select_by == "oracle-gain":
         from ltrsched.predictor.schedmetric import oracle_gain_share
 
         return oracle_gain_share([e.prompt_len for e in val], lens, scores)
-    return mean_list_tau(scores, lens)
+    return mean_list_tau(scores, lens, censored=censored)
 
 
 def _log(msg: str) -> None:
@@ -108,12 +110,15 @@ def json_key(cfg: ModelConfig, backbone: str, examples: list[LengthExample]) -> 
 
 
 def _train_head(model: Any, spec: Any, cfg: TrainConfig, emb_tr: np.ndarray, lens_tr: np.ndarray,
-                emb_va: np.ndarray, lens_va: np.ndarray, rng: np.random.Generator, progress: bool) -> float:
+                emb_va: np.ndarray, lens_va: np.ndarray, rng: np.random.Generator, progress: bool,
+                cens_tr: np.ndarray | None = None, cens_va: np.ndarray | None = None) -> float:
+    """The head on frozen embeddings; ``cens_tr`` / ``cens_va`` mark rows whose length is a lower bound."""
     import torch
     from tqdm import tqdm
 
     head = model.head
     x_tr, y_tr = torch.from_numpy(emb_tr), torch.from_numpy(lens_tr)
+    c_tr = torch.from_numpy(cens_tr) if cens_tr is not None and cens_tr.any() else None
     x_va = torch.from_numpy(emb_va)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.head_lr, weight_decay=1e-4)
     best, best_state = -2.0, {k: v.clone() for k, v in head.state_dict().items()}
@@ -121,12 +126,12 @@ def _train_head(model: Any, spec: Any, cfg: TrainConfig, emb_tr: np.ndarray, len
     for _epoch in bar:
         for idx in _lists(len(x_tr), cfg.list_size, rng):
             ix = torch.from_numpy(idx)
-            loss = spec.fn(head(x_tr[ix]), y_tr[ix])
+            loss = spec.fn(head(x_tr[ix]), y_tr[ix], c_tr[ix] if c_tr is not None else None)
             opt.zero_grad()
             loss.backward()
             opt.step()
         with torch.no_grad():
-            tau = mean_list_tau(spec.score(head(x_va)).numpy(), lens_va)
+            tau = mean_list_tau(spec.score(head(x_va)).numpy(), lens_va, censored=cens_va)
         if tau > best:
             best, best_state = tau, {k: v.clone() for k, v in head.state_dict().items()}
         bar.set_postfix(val_tau=f"{tau:.3f}", best=f"{best:.3f}")
@@ -154,7 +159,9 @@ def _step(ranker: Ranker, spec: Any, opt: Any, trainable: list[Any], batch: list
     (_, input_ids, mask), = list(ranker._batches([e.prompt for e in batch], len(batch)))
     order = np.argsort([len(x) for x in ranker.encode([e.prompt for e in batch])], kind="stable")
     lens = torch.tensor([batch[i].output_len for i in order])
-    loss = spec.fn(ranker.model(input_ids, mask), lens.to(input_ids.device))
+    censored = torch.tensor([batch[i].censored for i in order])
+    loss = spec.fn(ranker.model(input_ids, mask), lens.to(input_ids.device),
+                   censored.to(input_ids.device) if bool(censored.any()) else None)
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -232,11 +239,13 @@ def train_ranker(train: list[LengthExample], val: list[LengthExample], cfg: Trai
     t0 = time.perf_counter()
     lens_tr = np.array([e.output_len for e in train])
     lens_va = np.array([e.output_len for e in val])
+    cens_va = np.array([e.censored for e in val], dtype=bool)
     best = -2.0
     if cfg.head_epochs > 0:
         emb_tr, emb_va = embeddings(ranker, train, progress), embeddings(ranker, val, progress)
         model.head.to("cpu")
-        best = _train_head(model, spec, cfg, emb_tr, lens_tr, emb_va, lens_va, rng, progress)
+        best = _train_head(model, spec, cfg, emb_tr, lens_tr, emb_va, lens_va, rng, progress,
+                           np.array([e.censored for e in train], dtype=bool), cens_va)
         model.head.to(cfg.device)
         _log(f"head on frozen embeddings: val tau {best:.4f}")
         if cfg.select_by != "tau":  # fine-tuning compares against the head's value of the selection metric
@@ -247,8 +256,10 @@ def train_ranker(train: list[LengthExample], val: list[LengthExample], cfg: Trai
     minutes = (time.perf_counter() - t0) / 60
     val_scores = ranker.score([e.prompt for e in val])
     add_quantiles(ranker, val_scores, lens_va)
-    manifest["data"] = {"train": len(train), "val": len(val), **(data_note or {})}
-    manifest["metrics"] = {"val_tau": mean_list_tau(val_scores, lens_va), f"val_{cfg.select_by}_best": best,
+    manifest["data"] = {"train": len(train), "val": len(val), "train_censored": sum(e.censored for e in train),
+                        **(data_note or {})}
+    manifest["metrics"] = {"val_tau": mean_list_tau(val_scores, lens_va, censored=cens_va),
+                           f"val_{cfg.select_by}_best": best,
                            "finetune_steps": steps, "train_minutes": round(minutes, 2)}
     ranker.save(out)
     _log(f"saved {out} (val tau {manifest['metrics']['val_tau']:.4f}, {minutes:.1f} min)")

@@ -37,6 +37,12 @@ class PluginConfig:
     served_log_hashed: bool = False  # store a hash and hashed n-grams instead of the prompt text
     served_log_max_mb: float = 256.0  # rotate the served log past this size (MB)
     served_log_backups: int = 3  # rotated served logs kept (path.1 ... path.N)
+    online: bool = False  # learn the served model's lengths from finished requests and blend (vllm/online.py)
+    online_state: str = ""  # .npz file the online ranker is loaded from at start-up and saved to at shutdown
+    online_learning_rate: float = 50.0  # the online ranker's SGD step
+    online_window: int = 512  # recent finished requests the blend weight is chosen on
+    online_min_rows: int = 100  # finished requests in the window before the online ranker gets any weight
+    online_n_features: int = 2**18  # the online ranker's hashed n-gram features (a power of two)
     metrics_interval_s: float = 5.0  # s between updates of the ltrsched_* Prometheus counters
     log_interval_s: float = 60.0  # s between one-line summaries in the engine log; 0 = none
 
@@ -85,4 +91,26 @@ def parse_config(additional_config: Any) -> PluginConfig:
                         f"{cfg.served_log_max_mb} and {cfg.served_log_backups}")
     if cfg.score_timeout_s <= 0:
         raise UserError(f"{where}.score_timeout_s must be > 0; got {cfg.score_timeout_s}")
+    _check_online(cfg, where)
     return cfg
+
+
+def _check_online(cfg: PluginConfig, where: str) -> None:
+    """The online keys: only with ``online`` on, only where the ranker scores arrivals, sane numbers."""
+    if not cfg.online:
+        if cfg.online_state:
+            raise UserError(f"{where}.online_state is set but online is off; add \"online\": true")
+        return
+    if not cfg.wants_scores:
+        raise UserError(f"{where}.online needs the in-engine ranker: scoring is {cfg.scoring!r} and policy "
+                        f"{cfg.core.label!r} {'reads' if cfg.core.policy_class.reads_score else 'does not read'} "
+                        "scores; use a score-reading policy (ltr) with scoring auto or on")
+    if cfg.online_learning_rate <= 0:
+        raise UserError(f"{where}.online_learning_rate must be > 0; got {cfg.online_learning_rate}")
+    if cfg.online_window < 16 or not 0 <= cfg.online_min_rows <= cfg.online_window:
+        raise UserError(f"{where}.online_window must be >= 16 and online_min_rows between 0 and it; got "
+                        f"{cfg.online_window} and {cfg.online_min_rows}")
+    n = cfg.online_n_features
+    if n < 16 or n & (n - 1):
+        raise UserError(f"{where}.online_n_features must be a power of two >= 16; got {n}")
+

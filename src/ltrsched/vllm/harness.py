@@ -7,11 +7,11 @@ decisions. Only the config folder of a model is read (``config.json``), never we
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-EOS_TOKEN_ID = 2  # token the fake model never emits (requests run to max_tokens)
+EOS_TOKEN_ID = 2  # token the fake model emits only where told to stop (``stop_at``); else requests run to max_tokens
 
 
 @dataclass(slots=True)
@@ -79,37 +79,48 @@ def _block(cfg: HarnessConfig) -> dict[str, Any]:
 
 
 def make_request(request_id: str, prompt_len: int, max_tokens: int, score: float | None = None,
-                 priority: int = 0, arrival_time: float | None = None,
-                 extra_args: dict[str, Any] | None = None) -> Any:
-    """A vLLM engine-core request with ``prompt_len`` dummy tokens; ``score`` is sent as the client's ltr_score."""
+                 priority: int = 0, arrival_time: float | None = None, extra_args: dict[str, Any] | None = None,
+                 token_ids: Sequence[int] | None = None, ignore_eos: bool = True) -> Any:
+    """A vLLM engine-core request with ``prompt_len`` dummy tokens (or the given ``token_ids``); ``score`` is sent
+    as the client's ltr_score; with ``ignore_eos`` off it stops where ``fake_output``'s ``stop_at`` says."""
     from vllm.sampling_params import SamplingParams
     from vllm.v1.request import Request
 
     extra = dict(extra_args or {})
     if score is not None:
         extra["ltr_score"] = score
-    params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, extra_args=extra or None)
+    params = SamplingParams(max_tokens=max_tokens, ignore_eos=ignore_eos, extra_args=extra or None)
     params.update_from_generation_config({}, EOS_TOKEN_ID)
-    return Request(request_id=request_id, prompt_token_ids=[5] * prompt_len, sampling_params=params,
+    ids = list(token_ids) if token_ids is not None else [5] * prompt_len
+    return Request(request_id=request_id, prompt_token_ids=ids, sampling_params=params,
                    pooling_params=None, arrival_time=arrival_time, priority=priority)
 
 
-def fake_output(scheduler: Any, scheduler_output: Any, token_id: int = 7) -> Any:
-    """A ModelRunnerOutput that samples one token for every request whose prompt is now fully computed."""
+def fake_output(scheduler: Any, scheduler_output: Any, token_id: int = 7,
+                stop_at: Mapping[str, int] | None = None) -> Any:
+    """A ModelRunnerOutput that samples one token for every request whose prompt is now fully computed: EOS as
+    the ``stop_at[request_id]``-th output token, ``token_id`` otherwise."""
     from vllm.v1.outputs import ModelRunnerOutput
 
     req_ids: list[str] = list(scheduler_output.num_scheduled_tokens)
     requests = scheduler.requests
-    sampled = [[token_id] if requests[rid].num_computed_tokens >= requests[rid].num_tokens else []
-               for rid in req_ids]
+    stops = stop_at or {}
+
+    def sample(rid: str) -> list[int]:
+        req = requests[rid]
+        if req.num_computed_tokens < req.num_tokens:
+            return []
+        return [EOS_TOKEN_ID if req.num_output_tokens + 1 >= stops.get(rid, 1 << 30) else token_id]
+
+    sampled = [sample(rid) for rid in req_ids]
     return ModelRunnerOutput(req_ids=req_ids, req_id_to_index={r: i for i, r in enumerate(req_ids)},
                              sampled_token_ids=sampled)
 
 
-def step(scheduler: Any) -> tuple[Any, Any]:
+def step(scheduler: Any, stop_at: Mapping[str, int] | None = None) -> tuple[Any, Any]:
     """One engine step: schedule, fake the model, feed the outputs back. Returns (scheduler_output, engine outputs)."""
     out = scheduler.schedule()
-    engine_outputs = scheduler.update_from_output(out, fake_output(scheduler, out))
+    engine_outputs = scheduler.update_from_output(out, fake_output(scheduler, out, stop_at=stop_at))
     return out, engine_outputs
 
 

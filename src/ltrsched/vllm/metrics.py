@@ -31,9 +31,12 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "scoring_s": ("ltrsched_scoring_seconds", "seconds the engine waited for the ranker"),
     "num_served_logged": ("ltrsched_served_log_rows", "rows written to the served-request log"),
     "num_served_dropped": ("ltrsched_served_log_dropped", "served-log rows dropped because the writer fell behind"),
+    "num_online_rows": ("ltrsched_online_rows", "finished requests the online ranker learned from"),
+    "num_online_dropped": ("ltrsched_online_dropped", "finished requests the online ranker fell behind on"),
 }
 GAUGES: dict[str, tuple[str, str]] = {
     "num_tracked": ("ltrsched_tracked_requests", "requests the plugin holds (waiting, running or being scored)"),
+    "online_weight": ("ltrsched_online_weight", "the online ranker's share of the blended score (0 to 1)"),
 }
 _counters: dict[str, Any] = {}  # metric name -> prometheus Counter or Gauge, created once per process
 

@@ -26,6 +26,7 @@ from ltrsched.steplog import StepLogWriter
 from ltrsched.vllm.compat import check_members
 from ltrsched.vllm.config import PluginConfig, parse_config
 from ltrsched.vllm.metrics import PluginMetrics
+from ltrsched.vllm.online import OnlineLearner, OnlineSettings, online_stats
 from ltrsched.vllm.queue import RankedQueue
 from ltrsched.vllm.scoring import ArrivalScorer, ClientTrust, check_ranker_spec
 from ltrsched.vllm.servedlog import ServedLog, ServedRow, finish_reason
@@ -54,9 +55,11 @@ class LtrScheduler(Scheduler):
         if cfg.wants_scores:
             check_ranker_spec(cfg.ranker)
         self.ltr_quantiles = load_quantile_map(cfg.ranker) if self.ltr_policy.reads_quantiles else None
+        self.ltr_online = OnlineLearner(OnlineSettings.of(cfg), self._load_tokenizer) if cfg.online else None
         self.ltr_scorer = ArrivalScorer(cfg.ranker, cfg.score_batch_size, self._load_tokenizer,
                                         ClientTrust(cfg.trust_client_scores, cfg.client_score_token),
-                                        cfg.score_timeout_s, use_ranker=cfg.wants_scores)
+                                        cfg.score_timeout_s, use_ranker=cfg.wants_scores,
+                                        wrap=self.ltr_online.wrap if self.ltr_online else None)
         self.waiting: RankedQueue = RankedQueue(self.ranked, self._ltr_flush)
         self.ltr_step_log = StepLogWriter(cfg.step_log) if cfg.step_log else None
         self.ltr_served_log = (ServedLog(cfg.served_log, self._load_tokenizer, hashed=cfg.served_log_hashed,
@@ -132,23 +135,25 @@ class LtrScheduler(Scheduler):
     def _free_request(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         """vLLM frees every finished or aborted request here (running or waiting): the core forgets it at once,
         so the plugin holds nothing for a request vLLM no longer has."""
-        if self.ltr_served_log is not None:
-            self._ltr_log_served(request)
+        if self.ltr_served_log is not None or self.ltr_online is not None:
+            self._ltr_finished(request)
         out = super()._free_request(request, *args, **kwargs)
         self.waiting.forget(request.request_id)
         if not self.requests:  # idle: publish the final counts now (no step may follow for a while)
             self.ltr_metrics.push(self.ltrsched_stats())
         return out
 
-    def _ltr_log_served(self, request: Any) -> None:
-        """Queue the finished request's row for the served log (the writer thread does the rest)."""
-        assert self.ltr_served_log is not None
+    def _ltr_finished(self, request: Any) -> None:
+        """Queue the finished request's row for the served log and the online ranker (their threads do the rest)."""
         entry = self.waiting.entries.get(request.request_id)
-        self.ltr_served_log.put(ServedRow(
-            request_id=request.request_id, prompt_token_ids=list(request.prompt_token_ids or ()),
-            num_output_tokens=request.num_output_tokens, finish_reason=finish_reason(request.status),
-            arrival_s=float(request.arrival_time), finish_s=time.time(),
-            score=entry[1].score if entry is not None else None))
+        row = ServedRow(request_id=request.request_id, prompt_token_ids=list(request.prompt_token_ids or ()),
+                        num_output_tokens=request.num_output_tokens, finish_reason=finish_reason(request.status),
+                        arrival_s=float(request.arrival_time), finish_s=time.time(),
+                        score=entry[1].score if entry is not None else None)
+        if self.ltr_served_log is not None:
+            self.ltr_served_log.put(row)
+        if self.ltr_online is not None and row.prompt_token_ids:
+            self.ltr_online.put(row)
 
     def _ltr_sync_finished(self) -> None:
         """A safety net: forget running mirrors whose vLLM request finished without passing ``_free_request``."""
@@ -224,7 +229,8 @@ class LtrScheduler(Scheduler):
                 "num_score_batches": s.num_batches, "num_score_timeouts": s.num_timeouts,
                 **self.ltr_stats.as_dict(), "num_promotions": self.ranked.num_promotions,
                 "num_tracked": len(self.waiting.entries) + len(self.waiting.pending),
-                "num_served_logged": log.num_written if log else 0, "num_served_dropped": log.num_dropped if log else 0}
+                "num_served_logged": log.num_written if log else 0, "num_served_dropped": log.num_dropped if log else 0,
+                **online_stats(self.ltr_online)}
 
     def shutdown(self) -> None:
         self.ltr_metrics.push(self.ltrsched_stats())
@@ -234,6 +240,8 @@ class LtrScheduler(Scheduler):
         self.ltr_scorer.close()
         if self.ltr_served_log is not None:
             self.ltr_served_log.close()
+        if self.ltr_online is not None:
+            self.ltr_online.close()  # saves its state when online_state is set
         super().shutdown()
 
 

@@ -98,12 +98,14 @@ class ArrivalScorer:
     """Scores batches of engine requests; counts its cost so benchmarks can report scoring time / engine time."""
 
     def __init__(self, ranker_spec: str, batch_size: int, tokenizer_factory: Callable[[], Any],
-                 trust: ClientTrust | None = None, timeout_s: float = 5.0, use_ranker: bool = True) -> None:
+                 trust: ClientTrust | None = None, timeout_s: float = 5.0, use_ranker: bool = True,
+                 wrap: Callable[[Any], Any] | None = None) -> None:
         self.ranker_spec = ranker_spec
         self.batch_size = batch_size
         self.trust = trust or ClientTrust()
         self.timeout_s = timeout_s  # s a ranker call may take before its batch goes by arrival
         self.use_ranker = use_ranker  # False: only (trusted) client scores; everything else gets the mean
+        self._wrap = wrap  # applied to the loaded ranker (the online blend), if given
         self._tokenizer_factory = tokenizer_factory
         self._tokenizer: Any = None
         self._ranker: Any = None
@@ -146,7 +148,8 @@ class ArrivalScorer:
         if self._ranker is None:
             try:
                 self._tokenizer = self._tokenizer_factory()
-                self._ranker = load_scorer(self.ranker_spec)
+                ranker = load_scorer(self.ranker_spec)
+                self._ranker = self._wrap(ranker) if self._wrap is not None else ranker
             except Exception as exc:
                 self._broken = True
                 logger.error("ltrsched: cannot load the ranker (%s): %s; requests are ordered by arrival",

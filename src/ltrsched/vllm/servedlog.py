@@ -8,10 +8,11 @@ ranker reads it, and appends the row. Rows are what ``ltrsched train --data`` an
     {"id": "...", "prompt": "<the last user message>", "prompt_tokens": 31, "output_len": 212,
      "finish_reason": "stop", "arrival_s": 1764620000.12, "finish_s": 1764620009.87, "score": 0.41}
 
-``finish_reason`` ``length`` (stopped by max_tokens) and ``abort`` only give a lower bound on the length: such
-rows are censored labels. With ``hashed`` the prompt text is not stored: the row keeps its SHA-256 and the hashed
-word n-grams the fast ranker reads (``features``: bucket ids), for deployments that may not keep prompts. The
-file rotates past ``max_bytes`` (``path.1`` ... ``path.N``).
+``finish_reason`` ``length`` (stopped by max_tokens), ``abort`` and ``error`` only give a lower bound on the
+length: such rows are censored labels (``ltrsched.predictor.censor``: training uses them only for the orders they
+decide). With ``hashed`` the prompt text is not stored: the row keeps its SHA-256 and the hashed word n-grams
+the fast ranker reads (``features``: bucket ids), for deployments that may not keep prompts. The file rotates
+past ``max_bytes`` (``path.1`` ... ``path.N``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ logger = logging.getLogger("vllm.ltrsched")
 
 FINISH_REASONS = {"FINISHED_STOPPED": "stop", "FINISHED_LENGTH_CAPPED": "length", "FINISHED_ABORTED": "abort",
                   "FINISHED_IGNORED": "length", "FINISHED_ERROR": "error", "FINISHED_REPETITION": "stop"}
-CENSORED = ("length", "abort")  # finish reasons whose output length is only a lower bound
 HASH_FEATURES = 2**18  # hashed n-gram buckets, as the fast ranker's default
 
 
@@ -52,38 +52,53 @@ def finish_reason(status: Any) -> str:
     return FINISH_REASONS.get(getattr(status, "name", str(status)), "error")
 
 
-class ServedLog:
+class RowWorker:
+    """A bounded queue of finished requests feeding one daemon thread (``_run``, reading until None): ``put``
+    never blocks, a full queue drops the row and counts it."""
+
+    def __init__(self, name: str, max_queue: int) -> None:
+        self.num_dropped = 0  # rows dropped because the queue was full (the engine never waits)
+        self._queue: queue.Queue[ServedRow | None] = queue.Queue(maxsize=max_queue)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def put(self, row: ServedRow) -> None:
+        """Hand a row to the thread; drops (and counts) it if the queue is full. Never blocks."""
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self.num_dropped += 1
+
+    def stop(self, timeout_s: float) -> None:
+        """Let the thread finish what is queued (up to ``timeout_s``), then end it."""
+        try:
+            self._queue.put(None, timeout=timeout_s)
+        except queue.Full:
+            logger.warning("ltrsched: %s: queue still full at shutdown", self._thread.name)
+        self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class ServedLog(RowWorker):
     """A bounded queue and a writer thread appending rows to ``path`` (rotated past ``max_bytes``)."""
 
     def __init__(self, path: str | Path, tokenizer_factory: Callable[[], Any], max_queue: int = 10_000,
                  max_bytes: int = 256 << 20, backups: int = 3, hashed: bool = False) -> None:
+        super().__init__("ltrsched-served-log", max_queue)
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes  # rotate when the file grows past this
         self.backups = backups  # rotated files kept (path.1 is the newest)
         self.hashed = hashed  # store a hash and hashed n-grams instead of the prompt text
         self.num_written = 0  # rows written
-        self.num_dropped = 0  # rows dropped because the queue was full (the engine never waits)
         self.num_failed = 0  # rows the writer could not write (logged)
         self._tokenizer_factory = tokenizer_factory
-        self._queue: queue.Queue[ServedRow | None] = queue.Queue(maxsize=max_queue)
-        self._thread = threading.Thread(target=self._run, name="ltrsched-served-log", daemon=True)
         self._thread.start()
-
-    def put(self, row: ServedRow) -> None:
-        """Hand a row to the writer; drops (and counts) it if the queue is full. Never blocks."""
-        try:
-            self._queue.put_nowait(row)
-        except queue.Full:
-            self.num_dropped += 1
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Write what is queued (up to ``timeout_s``) and stop the writer."""
-        try:
-            self._queue.put(None, timeout=timeout_s)
-        except queue.Full:
-            logger.warning("ltrsched: served log %s: queue still full at shutdown", self.path)
-        self._thread.join(timeout_s)
+        self.stop(timeout_s)
 
     def _run(self) -> None:
         tokenizer = None

@@ -1,0 +1,54 @@
+"""Blending the shipped ranker with the online one, by a weight chosen on recent served rows.
+
+Each finished row keeps the shipped ranker's score and the online model's score from before it learned that row
+(an honest, out-of-sample pair). The weight is the one in ``WEIGHTS`` whose blend orders the window's decided
+pairs best (``censor.concordance``); a tie keeps the smaller weight, so the online model must earn its share.
+The online score is mapped onto the shipped scale first (matching mean and spread over the window), so weight 0
+is exactly the shipped ranker and the queue's older scores stay comparable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ltrsched.predictor.censor import concordance
+
+WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate shares of the online model
+
+
+@dataclass(slots=True, frozen=True)
+class Blend:
+    """What scoring reads, swapped whole by one reference assignment: never half an update."""
+
+    weight: float = 0.0  # share of the online model (0: the shipped ranker alone)
+    shift: float = 0.0  # online score on the shipped scale = shift + scale * online
+    scale: float = 0.0
+    model: Any = None  # the online snapshot (a FastRanker), None before any
+    concordance: float = 0.5  # the chosen blend's pairwise accuracy on the window (reported)
+    num_rows: int = 0  # rows the online model had learned from when this was published
+
+    def combine(self, shipped: np.ndarray, prompts: Sequence[Any]) -> np.ndarray:
+        """The scores to rank by: the shipped ones when the weight is 0, else the blend."""
+        if self.weight <= 0.0 or self.model is None:
+            return shipped
+        online = self.shift + self.scale * np.asarray(self.model.score(prompts), dtype=np.float64)
+        return (1.0 - self.weight) * shipped + self.weight * online
+
+
+def choose(shipped: np.ndarray, online: np.ndarray, lens: np.ndarray, censored: np.ndarray,
+           ratio: float = 1.0) -> tuple[float, float, float, float]:
+    """(weight, shift, scale, concordance) for a window of rows' shipped and online scores."""
+    s_sd, o_sd = float(shipped.std()) or 1.0, float(online.std())  # a constant shipped ranker: unit spread
+    scale = s_sd / o_sd if o_sd > 0 else 0.0
+    shift = float(shipped.mean()) - scale * float(online.mean())
+    mapped = shift + scale * online
+    best_w, best_c = 0.0, concordance(shipped, lens, censored, ratio)
+    for w in WEIGHTS[1:] if scale > 0 else ():
+        c = concordance((1.0 - w) * shipped + w * mapped, lens, censored, ratio)
+        if c > best_c:
+            best_w, best_c = w, c
+    return best_w, shift, scale, best_c

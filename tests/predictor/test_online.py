@@ -1,0 +1,97 @@
+"""The online tier learns the served model's lengths row by row; censored rows teach only what they decide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ltrsched.errors import UserError
+from ltrsched.predictor.blend import Blend, choose
+from ltrsched.predictor.data import LengthExample
+from ltrsched.predictor.online import OnlineConfig, OnlineLinear, load_state, save_state
+
+MARKER = "zebrafinch"  # a word no ShareGPT prompt holds
+
+
+def planted(examples: list[LengthExample], seed: int, cut: bool = False) -> tuple[list[str], list[int], list[bool]]:
+    """Real prompts; a random half get the marker. Rule: marker answers take 2-5 tokens, the rest 30-59. With
+    ``cut`` the marker rows are instead long answers cut at 3 tokens (censored)."""
+    rng = np.random.default_rng(seed)
+    texts, lens, censored = [], [], []
+    for e in examples:
+        marked = bool(rng.random() < 0.5)
+        texts.append(f"{MARKER} {str(e.prompt)[:300]}" if marked else str(e.prompt)[:300])
+        lens.append(3 if marked and cut else int(rng.integers(2, 6) if marked else rng.integers(30, 60)))
+        censored.append(marked and cut)
+    return texts, lens, censored
+
+
+def auc(scores: np.ndarray, texts: list[str]) -> float:
+    """Chance that a marker prompt is scored shorter than a plain one."""
+    marked = np.array([t.startswith(MARKER) for t in texts])
+    return float(np.mean(scores[marked][:, None] > scores[~marked][None, :]))
+
+
+def feed(model: OnlineLinear, rows: tuple[list[str], list[int], list[bool]], batch: int = 16) -> None:
+    texts, lens, censored = rows
+    for i in range(0, len(texts), batch):
+        model.learn(texts[i:i + batch], lens[i:i + batch], censored[i:i + batch])
+
+
+def test_a_planted_rule_is_learned_within_a_few_hundred_rows(sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+    train, held_out = sharegpt_small
+    probe = planted(held_out[:100], seed=1)[0]  # prompts the model never saw
+    model = OnlineLinear(OnlineConfig())
+    assert auc(model.snapshot().score(probe), probe) == 0.0  # untrained: every score ties
+    feed(model, planted(train[:80], seed=0))
+    early = auc(model.snapshot().score(probe), probe)
+    feed(model, planted(train[80:320], seed=2))
+    assert model.num_rows == 320
+    assert early > 0.7 and auc(model.snapshot().score(probe), probe) > 0.95
+
+
+def test_censored_rows_never_train_an_order_they_cannot_decide(sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+    train, held_out = sharegpt_small
+    model = OnlineLinear(OnlineConfig())
+    bucket = int(model._reader._vec.transform([MARKER]).indices[0])
+    rows = planted(train[:320], seed=0, cut=True)
+    naive = OnlineLinear(OnlineConfig())
+    feed(naive, (rows[0], rows[1], [False] * len(rows[1])))  # the cut lengths read as exact
+    assert naive.coef[bucket] < -0.1  # "marker = short", wrongly
+    feed(model, rows)
+    # a row cut at 3 tokens is longer than nothing here (every finished answer is 2-59 tokens, and 3 is not 1.2x
+    # longer than 2): it is in no decided pair, so its marker weight never moved
+    assert model.coef[bucket] == 0.0
+    probe = planted(held_out[:100], seed=1)[0]
+    assert abs(auc(model.snapshot().score(probe), probe) - 0.5) < 0.15
+
+
+def test_state_round_trip_keeps_scores(sharegpt_small: tuple[list[LengthExample], ...], tmp_path: Path) -> None:
+    train, held_out = sharegpt_small
+    model = OnlineLinear(OnlineConfig(n_features=2**14))
+    feed(model, planted(train[:96], seed=0))
+    path = save_state(tmp_path / "online.npz", model, {"blend": {"weight": 0.5}})
+    again = OnlineLinear(OnlineConfig(n_features=2**14))
+    assert load_state(path, again)["blend"] == {"weight": 0.5}
+    probe = [str(e.prompt) for e in held_out[:20]]
+    assert np.array_equal(again.snapshot().score(probe), model.snapshot().score(probe)) and again.num_rows == 96
+    with pytest.raises(UserError, match=r"n_features=16384.*online_n_features"):
+        load_state(path, OnlineLinear(OnlineConfig(n_features=2**15)))
+    (tmp_path / "junk.npz").write_text("not numpy")
+    with pytest.raises(UserError, match=r"junk\.npz: not an online-ranker state"):
+        load_state(tmp_path / "junk.npz", again)
+
+
+def test_the_blend_weight_follows_which_ranker_orders_recent_rows_better() -> None:
+    rng = np.random.default_rng(0)
+    lens = rng.integers(5, 500, size=300)
+    cens = np.zeros(300, dtype=bool)
+    good = -np.log(lens) + rng.normal(0, 0.3, 300)  # higher = shorter, mostly right
+    noise = rng.normal(0, 1, 300)
+    w, shift, scale, conc = choose(noise, good * 7.0, lens, cens)  # the online scores on another scale
+    assert w >= 0.75 and conc > 0.8 and scale == pytest.approx(noise.std() / (good * 7.0).std())
+    assert choose(good, noise, lens, cens)[0] == 0.0  # a useless online model gets nothing
+    shipped = rng.normal(0, 1, 4)
+    assert Blend(0.0, shift, scale, model=None).combine(shipped, ["a"] * 4) is shipped  # exactly the shipped
