@@ -67,6 +67,7 @@ def _block(nn: Any, h: int, inner: int, eps: float) -> Any:
 
 
 def _bert_class() -> Any:
+    import torch
     from torch import nn
     from torch.nn import functional as F
 
@@ -75,11 +76,12 @@ def _bert_class() -> Any:
             super().__init__()
             h, eps = cfg.hidden_size, cfg.layer_norm_eps
             self.config, self.folder, self.heads = cfg, folder, cfg.num_attention_heads
+            def table(rows: int) -> Any:  # no random init: on the meta device it imports torch._dynamo (150 MB)
+                return nn.Embedding(rows, h, _weight=torch.empty(rows, h))
+
             self.embeddings = nn.ModuleDict({
-                "word_embeddings": nn.Embedding(cfg.vocab_size, h),
-                "position_embeddings": nn.Embedding(cfg.max_position_embeddings, h),
-                "token_type_embeddings": nn.Embedding(cfg.type_vocab_size, h),
-                "LayerNorm": nn.LayerNorm(h, eps=eps)})
+                "word_embeddings": table(cfg.vocab_size), "position_embeddings": table(cfg.max_position_embeddings),
+                "token_type_embeddings": table(cfg.type_vocab_size), "LayerNorm": nn.LayerNorm(h, eps=eps)})
             self.encoder = nn.ModuleDict({"layer": nn.ModuleList(
                 [_block(nn, h, cfg.intermediate_size, eps) for _ in range(cfg.num_hidden_layers)])})
 

@@ -22,7 +22,8 @@ from ltrsched.predictor.model import ModelConfig
 from ltrsched.predictor.prompts import normalize
 
 KIND = "transformer"
-BATCH_SIZE = 32  # prompts per forward pass when scoring
+BATCH_SIZE = 32  # prompts per forward pass when scoring, at most
+BATCH_TOKENS = 2048  # padded tokens per forward pass, at most: bounds the activations' memory (docs/results-speed.md)
 PRECISION_ENV = "LTRSCHED_SCORER"  # int8 (default) or fp32: how CPU scoring computes the encoder
 
 
@@ -54,15 +55,14 @@ class Ranker:
                 for ids in self.tokenizer(texts)["input_ids"]]
 
     def _batches(self, prompts: Sequence[Any], batch_size: int) -> Any:
-        """(indices, input_ids, attention_mask) per batch, prompts sorted by length (least padding)."""
+        """(indices, input_ids, attention_mask) per batch, prompts sorted by length (least padding, see ``_groups``)."""
         import torch
 
         ids = self.encode(prompts)
-        order = np.argsort([len(x) for x in ids], kind="stable")
+        lengths = [len(x) for x in ids]
         pad = int(self.tokenizer.pad_token_id or 0)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            width = max(len(ids[i]) for i in idx)
+        for idx in _groups(lengths, batch_size, BATCH_TOKENS):
+            width = lengths[idx[-1]]
             input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for row, i in enumerate(idx):
@@ -163,6 +163,19 @@ def quantize_int8(module: Any) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
         quantize_dynamic(module, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+
+
+def _groups(lengths: list[int], batch_size: int, max_tokens: int) -> Any:
+    """Indices by increasing length, cut into batches of at most ``batch_size`` rows and ``max_tokens`` padded
+    tokens (one row at least): short prompts share big batches, long ones go a few at a time."""
+    order = np.argsort(lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size and (end - start + 1) * lengths[order[end]] <= max_tokens:
+            end += 1
+        yield order[start:end]
+        start = end
 
 
 def _head_tail_ids(ids: list[int], max_len: int, tail: int, special: set[int]) -> list[int]:
