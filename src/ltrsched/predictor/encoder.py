@@ -25,8 +25,8 @@ def supported(folder: Path) -> bool:
     if not (file.is_file() and (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()):
         return False
     cfg = json.loads(file.read_text())
-    return (cfg.get("model_type") == "bert" and cfg.get("hidden_act") == "gelu"
-            and cfg.get("position_embedding_type", "absolute") == "absolute")
+    return (cfg.get("model_type") == "bert" and cfg.get("architectures", ["BertModel"]) == ["BertModel"]
+            and cfg.get("hidden_act") == "gelu" and cfg.get("position_embedding_type", "absolute") == "absolute")
 
 
 @dataclass(slots=True)
@@ -50,7 +50,8 @@ def load_bert(folder: Path) -> Any:
     cfg = SimpleNamespace(**json.loads((folder / "config.json").read_text()))
     with torch.device("meta"):
         model = _bert_class()(cfg, folder)
-    state = {k: v for k, v in load_file(str(folder / "model.safetensors")).items() if not k.startswith("pooler.")}
+    state = {k: v for k, v in load_file(str(folder / "model.safetensors")).items()
+             if not k.startswith("pooler.") and k != "embeddings.position_ids"}  # unused by the ranker / a buffer
     missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
     if missing or unexpected:
         raise ValueError(f"{folder}: not a BERT checkpoint (missing {missing[:3]}, unexpected {unexpected[:3]})")

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+HEAVY = ("torch", "transformers", "sklearn", "scipy", "pandas")  # imports that cost resident memory, when present
+
 
 def memory_mb() -> dict[str, float]:
     """This process's resident memory now (``rss``) and at its peak (``hwm``), in MB."""
@@ -51,7 +53,7 @@ def measure(path: str, prompts: Sequence[Any], repeats: int = 3, threads: int | 
         best = max(best, len(prompts) / (time.perf_counter() - t))
     stages["scored"] = memory_mb()["rss"]
     return {"prompts_per_s": best, "peak_mb": memory_mb()["hwm"], "load_s": load_s, "rss_mb": stages,
-            "prompts": len(prompts)}
+            "prompts": len(prompts), "imported": [m for m in HEAVY if m in sys.modules]}
 
 
 def speed(path: str | Path, prompts: Sequence[Any], repeats: int = 3, precision: str | None = None,
