@@ -28,7 +28,11 @@ PRECISION_ENV = "LTRSCHED_SCORER"  # int8 (default) or fp32: how CPU scoring com
 
 
 def default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """torch's own count (the cores, or ``$OMP_NUM_THREADS``), at most 4. On a host whose cores are busy (a vLLM
+    engine beside the scorer) ``OMP_NUM_THREADS=1`` scores faster: OpenMP threads wait on each other there."""
+    import torch
+
+    return max(1, min(4, torch.get_num_threads()))
 
 
 class Ranker:
@@ -54,14 +58,14 @@ class Ranker:
         return [_head_tail_ids(ids, cfg.max_len, tail, special)
                 for ids in self.tokenizer(texts)["input_ids"]]
 
-    def _batches(self, prompts: Sequence[Any], batch_size: int) -> Any:
+    def _batches(self, prompts: Sequence[Any], batch_size: int, max_tokens: int | None = BATCH_TOKENS) -> Any:
         """(indices, input_ids, attention_mask) per batch, prompts sorted by length (least padding, see ``_groups``)."""
         import torch
 
         ids = self.encode(prompts)
         lengths = [len(x) for x in ids]
         pad = int(self.tokenizer.pad_token_id or 0)
-        for idx in _groups(lengths, batch_size, BATCH_TOKENS):
+        for idx in _groups(lengths, batch_size, max_tokens or batch_size * self.config.max_len):
             width = lengths[idx[-1]]
             input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
