@@ -47,6 +47,12 @@ def register(commands: Any) -> None:
 def _add_predictor(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="test prompts (default: the whole test split)")
     p.add_argument("--speed-prompts", type=int, default=1024, help="prompts timed for the speed numbers")
+    p.add_argument("--speed-only", action="store_true", help="only scoring speed and memory (peak RSS and the RSS "
+                   "after each stage, each variant in a fresh process) of the default ranker or the first --models")
+    p.add_argument("--precision", default="int8,fp32", help="with --speed-only: encoder precisions compared "
+                   "(int8 is the default scoring path, fp32 the LTRSCHED_SCORER=fp32 opt-out)")
+    p.add_argument("--threads", default="0", help="with --speed-only: torch thread counts compared (0: the default)")
+    p.add_argument("--rounds", type=int, default=2, help="with --speed-only: times every variant runs, alternating")
     p.add_argument("--losses", default="listmle,pairwise,regression,classification,classification-100,"
                    "classification-10,classification-1", help="frozen-backbone heads trained for the loss table")
     p.add_argument("--models", default="", help="extra ranker folders to include (comma-separated)")

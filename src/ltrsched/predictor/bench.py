@@ -1,6 +1,7 @@
 """``ltrsched bench predictor``: every loss, the fast tier and the baselines on the ShareGPT test split, in one
-table, then scoring speed and the scorer's peak memory. Losses are compared on frozen MiniLM embeddings (one
-cached encoding of each split, so every head sees the same features); the default ranker row is the saved model.
+table, then scoring speed and the scorer's peak memory (``--speed-only``: just those, for scoring variants side by
+side). Losses are compared on frozen MiniLM embeddings (one cached encoding of each split, so every head sees the
+same features); the default ranker row is the saved model.
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
 import sys
 import time
 import types
@@ -67,19 +67,43 @@ def vars_of(obj: Any) -> dict[str, Any]:
     return asdict(obj)
 
 
-def _speed(path: Path, prompts: list[Any]) -> dict[str, float]:
-    """Prompts/s (best of 3, after a warm-up call) and peak RSS (MB) of a fresh process that loads and scores.
+def speed_table(folder: str | Path, prompts: list[Any], precisions: list[str], threads: list[int],
+                rounds: int = 2) -> str:
+    """Scoring variants of one ranker side by side: each (precision, threads) in a fresh process, the variants
+    alternating ``rounds`` times (A B A B: on a shared machine the load then falls on all of them alike); best
+    prompts/s and the highest peak RSS per variant, with the resident memory after each stage."""
+    from ltrsched.predictor.speed import speed
 
-    Peak RSS is VmHWM (reset by exec), not ru_maxrss, which Linux carries over from the forking parent.
-    """
-    code = ("import json,resource,sys,time\nfrom ltrsched.predictor import load_ranker\n"
-            "p=json.load(sys.stdin); r=load_ranker(sys.argv[1]); r.score(p[:64]); best=0\n"
-            "for _ in range(3):\n t=time.perf_counter(); r.score(p); best=max(best,len(p)/(time.perf_counter()-t))\n"
-            "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
-            "print(json.dumps({'prompts_per_s':best,'peak_mb':int(hwm)/1024}))")
-    run = subprocess.run([sys.executable, "-c", code, str(path)], input=json.dumps(prompts), capture_output=True,
-                         text=True, check=True)
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    variants = [(p, t) for p in precisions for t in threads]
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        for p, t in variants:
+            runs[(p, t)].append(speed(folder, prompts, repeats=2, precision=p, threads=t or None))
+    lines = [f"{folder}, {len(prompts)} test prompts, {rounds} rounds", "",
+             "| precision | threads | prompts/s (best) | peak RSS MB | RSS MB: start / loaded / warm / scored | load s "
+             "| heavy imports |", "|---|---|---|---|---|---|---|"]
+    for (p, t), rs in runs.items():
+        stages = " / ".join(f"{rs[-1]['rss_mb'][k]:.0f}" for k in ("start", "loaded", "warm", "scored"))
+        lines.append(f"| {p} | {t or 'default'} | {max(r['prompts_per_s'] for r in rs):.1f} | "
+                     f"{max(r['peak_mb'] for r in rs):.0f} | {stages} | {min(r['load_s'] for r in rs):.1f} | "
+                     f"{', '.join(rs[-1]['imported']) or '-'} |")
+    return "\n".join(lines)
+
+
+def run_speed_only(args: argparse.Namespace) -> int:
+    """``ltrsched bench predictor --speed-only``: seconds, not the quality table's minutes."""
+    from ltrsched.errors import UserError
+
+    folder = Path(args.models.split(",")[0]).expanduser() if args.models else default_ranker_dir()
+    if not (folder / "manifest.json").is_file():
+        raise UserError(f"{folder}: no ranker to time (no manifest.json); name one with --models DIR")
+    prompts = [e.prompt for e in load_sharegpt("test")[: args.speed_prompts]]
+    report = speed_table(folder, prompts, args.precision.split(","), [int(t) for t in args.threads.split(",")],
+                         args.rounds)
+    if args.out:
+        Path(args.out).write_text(report + "\n")
+    print(report)
+    return 0
 
 
 def _check_names(args: argparse.Namespace) -> None:
@@ -97,8 +121,11 @@ def _check_names(args: argparse.Namespace) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     from ltrsched.paths import models_dir
     from ltrsched.predictor.fast import FastRanker
+    from ltrsched.predictor.speed import speed
 
     _check_names(args)
+    if args.speed_only:
+        return run_speed_only(args)
     train, val = load_sharegpt("train"), load_sharegpt("val")
     test = load_sharegpt("test", limit=args.limit)
     fast_dir = models_dir() / "fast"
@@ -111,9 +138,9 @@ def run_bench(args: argparse.Namespace) -> int:
     losses = [x for x in args.losses.split(",") if x]
     rows += _frozen_rows(losses, train, val, test)
     speed_prompts = [e.prompt for e in load_sharegpt("test")[: args.speed_prompts]]
-    speeds = {"fast": _speed(fast_dir, speed_prompts * 8)}
+    speeds = {"fast": speed(fast_dir, speed_prompts * 8)}
     if (default_ranker_dir() / "manifest.json").is_file():
-        speeds["default"] = _speed(default_ranker_dir(), speed_prompts)
+        speeds["default"] = speed(default_ranker_dir(), speed_prompts)
     report = table(rows) + "\n\n| scorer | prompts/s (best of 3) | peak RSS MB |\n|---|---|---|\n" + "\n".join(
         f"| {k} | {v['prompts_per_s']:.0f} | {v['peak_mb']:.0f} |" for k, v in speeds.items())
     if args.out:

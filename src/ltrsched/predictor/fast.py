@@ -1,10 +1,11 @@
 """The fast CPU tier: a linear ranker over hashed word n-grams and a few prompt-shape features.
 
-No vocabulary to store (feature hashing), one sparse dot product per prompt, ridge regression on log output
-length; alpha picked on the val split. A censored training row (its length a lower bound) is fitted at its bound
-or at what a fit on the finished rows alone predicts for it, whichever is longer: a bound never pulls a
-prediction below it, and a group of prompts that are always cut is not learned as short. Same API as the
-transformer ranker (``score``, ``save``, ``load``).
+No vocabulary to store (feature hashing: ``predictor.hashing``, scikit-learn's HashingVectorizer in numpy, so scoring
+imports no scikit-learn), one sparse dot product per prompt, ridge regression on log output length; alpha picked on
+the val split. A censored training row (its length a lower bound) is fitted at its bound or at what a fit on the
+finished rows alone predicts for it, whichever is longer: a bound never pulls a prediction below it, and a group of
+prompts that are always cut is not learned as short. Same API as the transformer ranker (``score``, ``save``,
+``load``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ltrsched.predictor.data import LengthExample
+from ltrsched.predictor.hashing import hash_rows
 from ltrsched.predictor.prompts import head_tail, normalize
 
 KIND = "fast-linear"  # manifest "kind" that load_ranker dispatches on
@@ -37,13 +39,6 @@ class FastConfig:
     alphas: list[float] = field(default_factory=lambda: [0.3, 1.0, 3.0],
                                 metadata={"help": "ridge strengths tried; the best val tau wins"})
     prompt_format: str = field(default="last-user", metadata={"help": "last-user or all (see predictor/prompts.py)"})
-
-
-def _vectorizer(cfg: FastConfig) -> Any:
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    return HashingVectorizer(n_features=cfg.n_features, ngram_range=(1, cfg.ngram_max), alternate_sign=False,
-                             norm="l2", dtype=np.float32)
 
 
 def shape_features(texts: Sequence[str]) -> np.ndarray:
@@ -78,7 +73,6 @@ class FastRanker:
         self.intercept = float(intercept)
         self.manifest = manifest
         self.name = str(manifest.get("name", KIND))
-        self._vec = _vectorizer(cfg)  # stateless: safe to share between threads
         self._lock = threading.Lock()  # held only to read the coefficients consistently
 
     def _read(self, prompts: Sequence[Any]) -> tuple[list[str], np.ndarray]:
@@ -90,22 +84,25 @@ class FastRanker:
         return texts, shape_features(full if self.cfg.full_shape else texts)
 
     def features(self, prompts: Sequence[Any]) -> Any:
-        """[n, n_features + 4] sparse CSR (training only; scoring avoids the stacking copy)."""
+        """[n, n_features + 4] sparse CSR (training only; scoring needs no scipy)."""
         import scipy.sparse as sp
 
         texts, dense = self._read(prompts)
-        return sp.hstack([self._vec.transform(texts), dense], format="csr")
+        h = hash_rows(texts, self.cfg.n_features, self.cfg.ngram_max)
+        sparse = sp.csr_matrix((h.values, (h.rows, h.indices)), shape=(h.n_rows, self.cfg.n_features))
+        return sp.hstack([sparse, dense], format="csr")
 
     def score(self, prompts: Sequence[Any]) -> np.ndarray:
         """[n] float32 scores, higher = shorter expected output. Empty input gives an empty array."""
         if len(prompts) == 0:
             return np.zeros(0, dtype=np.float32)
         texts, dense = self._read(prompts)
-        sparse = self._vec.transform(texts)
+        h = hash_rows(texts, self.cfg.n_features, self.cfg.ngram_max)
         nf = self.cfg.n_features
         with self._lock:
-            pred = sparse @ self.coef[:nf] + dense @ self.coef[nf:] + self.intercept
-        return (-np.asarray(pred)).astype(np.float32).ravel()
+            sparse = np.bincount(h.rows, weights=h.values * self.coef[h.indices], minlength=h.n_rows)
+            pred = sparse.astype(np.float32) + dense @ self.coef[nf:] + self.intercept
+        return (-pred).astype(np.float32)
 
     def predict_quantiles(self, prompts: Sequence[Any]) -> np.ndarray:
         """[n, 3] (p10, p50, p90) output tokens, from the score through the manifest's val-fitted mapping."""

@@ -27,7 +27,6 @@ class ModelConfig:
                 "prompt's instruction is often at its end)"})
     pooling: str = field(default="auto", metadata={"help": "mean, last or auto (mean for encoders, last for decoders)"})
     prompt_format: str = field(default="last-user", metadata={"help": "last-user or all (see predictor/prompts.py)"})
-    int8: bool = field(default=False, metadata={"help": "score with dynamic int8 linear layers on CPU (~1.4x faster)"})
 
 
 def backbone_path(name: str) -> Path:
@@ -42,10 +41,10 @@ def backbone_path(name: str) -> Path:
     return path
 
 
-def build_model(folder: Path, out_dim: int, pooling: str = "auto") -> Any:
-    """A ``LengthModel`` over the backbone in ``folder`` with a fresh (zero) head."""
+def build_model(folder: Path, out_dim: int, pooling: str = "auto", plain: bool = False) -> Any:
+    """A ``LengthModel`` over the backbone in ``folder`` with a fresh (zero) head; ``plain`` reads a BERT encoder
+    without transformers (``predictor.encoder``: scoring only, it cannot be trained)."""
     import torch
-    from transformers import AutoModel
 
     class LengthModel(torch.nn.Module):
         def __init__(self, backbone: Any, out_dim: int, pooling: str) -> None:
@@ -71,8 +70,13 @@ def build_model(folder: Path, out_dim: int, pooling: str = "auto") -> Any:
         def forward(self, input_ids: Any, attention_mask: Any) -> Any:
             return self.head(self.embed(input_ids, attention_mask))
 
-    backbone = AutoModel.from_pretrained(str(folder))
-    return LengthModel(backbone, out_dim, pooling)
+    if plain:
+        from ltrsched.predictor.encoder import load_bert
+
+        return LengthModel(load_bert(folder), out_dim, pooling)
+    from transformers import AutoModel
+
+    return LengthModel(AutoModel.from_pretrained(str(folder)), out_dim, pooling)
 
 
 def encoder_layers(model: Any) -> list[Any]:

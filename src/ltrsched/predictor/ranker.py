@@ -22,11 +22,17 @@ from ltrsched.predictor.model import ModelConfig
 from ltrsched.predictor.prompts import normalize
 
 KIND = "transformer"
-BATCH_SIZE = 32  # prompts per forward pass when scoring
+BATCH_SIZE = 32  # prompts per forward pass when scoring, at most
+BATCH_TOKENS = 2048  # padded tokens per forward pass, at most: bounds the activations' memory (docs/results-speed.md)
+PRECISION_ENV = "LTRSCHED_SCORER"  # int8 (default) or fp32: how CPU scoring computes the encoder
 
 
 def default_threads() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+    """torch's own count (the cores, or ``$OMP_NUM_THREADS``), at most 4. On a host whose cores are busy (a vLLM
+    engine beside the scorer) ``OMP_NUM_THREADS=1`` scores faster: OpenMP threads wait on each other there."""
+    import torch
+
+    return max(1, min(4, torch.get_num_threads()))
 
 
 class Ranker:
@@ -52,16 +58,15 @@ class Ranker:
         return [_head_tail_ids(ids, cfg.max_len, tail, special)
                 for ids in self.tokenizer(texts)["input_ids"]]
 
-    def _batches(self, prompts: Sequence[Any], batch_size: int) -> Any:
-        """(indices, input_ids, attention_mask) per batch, prompts sorted by length (least padding)."""
+    def _batches(self, prompts: Sequence[Any], batch_size: int, max_tokens: int | None = BATCH_TOKENS) -> Any:
+        """(indices, input_ids, attention_mask) per batch, prompts sorted by length (least padding, see ``_groups``)."""
         import torch
 
         ids = self.encode(prompts)
-        order = np.argsort([len(x) for x in ids], kind="stable")
+        lengths = [len(x) for x in ids]
         pad = int(self.tokenizer.pad_token_id or 0)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            width = max(len(ids[i]) for i in idx)
+        for idx in _groups(lengths, batch_size, max_tokens or batch_size * self.config.max_len):
+            width = lengths[idx[-1]]
             input_ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for row, i in enumerate(idx):
@@ -113,11 +118,13 @@ class Ranker:
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", threads: int | None = None,
              int8: bool | None = None) -> Ranker:
-        """Open a model folder; ``int8`` (default: the manifest's) quantizes the linear layers for CPU scoring."""
+        """Open a model folder for scoring. A BERT encoder (MiniLM) is read without transformers
+        (``predictor.encoder``); on CPU its linear layers are dynamic int8 unless ``int8=False`` or
+        ``LTRSCHED_SCORER=fp32`` (see ``scoring_int8``)."""
         import torch
         from safetensors.torch import load_file
-        from transformers import AutoTokenizer
 
+        from ltrsched.predictor import encoder
         from ltrsched.predictor.model import build_model
 
         path = Path(path)
@@ -125,12 +132,54 @@ class Ranker:
         if threads or device == "cpu":
             torch.set_num_threads(threads or default_threads())
         config = model_config(manifest)
-        model = build_model(path, get_loss(manifest["loss"]).out_dim, config.pooling)
+        plain = encoder.supported(path)
+        model = build_model(path, get_loss(manifest["loss"]).out_dim, config.pooling, plain=plain)
         model.head.load_state_dict(load_file(str(path / "head.safetensors")))
-        tokenizer = AutoTokenizer.from_pretrained(str(path))
-        if (config.int8 if int8 is None else int8) and device == "cpu":
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        if plain:
+            tokenizer: Any = encoder.FolderTokenizer(path)
+        else:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(path))
+        if (scoring_int8() if int8 is None else int8) and device == "cpu":
+            quantize_int8(model.backbone)
         return cls(model.to(device), tokenizer, manifest, device)
+
+
+def scoring_int8() -> bool:
+    """Whether CPU scoring uses int8 linear layers: yes unless ``$LTRSCHED_SCORER`` is ``fp32``. Int8 scores
+    the default ranker ~2.5x faster at the same test tau (docs/results-speed.md)."""
+    value = os.environ.get(PRECISION_ENV, "int8").strip().lower()
+    if value not in ("int8", "fp32"):
+        raise UserError(f"${PRECISION_ENV}={value!r}: use int8 (the default) or fp32")
+    return value == "int8"
+
+
+def quantize_int8(module: Any) -> None:
+    """Swap ``module``'s linear layers for dynamic int8 ones in place: weights per output channel (per-tensor
+    weights lost 0.007 test tau on the default ranker's MiniLM, per channel 0.004), activations per batch."""
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():  # torch marks its eager quantization deprecated; it is still the CPU path
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        quantize_dynamic(module, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+
+
+def _groups(lengths: list[int], batch_size: int, max_tokens: int) -> Any:
+    """Indices by increasing length, cut into batches of at most ``batch_size`` rows and ``max_tokens`` padded
+    tokens (one row at least): short prompts share big batches, long ones go a few at a time."""
+    order = np.argsort(lengths, kind="stable")
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size and (end - start + 1) * lengths[order[end]] <= max_tokens:
+            end += 1
+        yield order[start:end]
+        start = end
 
 
 def _head_tail_ids(ids: list[int], max_len: int, tail: int, special: set[int]) -> list[int]:
@@ -147,8 +196,12 @@ def _head_tail_ids(ids: list[int], max_len: int, tail: int, special: set[int]) -
 
 
 def model_config(manifest: dict[str, Any]) -> ModelConfig:
-    """The manifest's ModelConfig; fields it predates keep the behaviour it was trained with (head only)."""
-    return ModelConfig(**{"tail_tokens": 0, **manifest["config"]})
+    """The manifest's ModelConfig; fields it predates keep the behaviour it was trained with (head only), fields
+    since dropped (``int8``: scoring precision is now chosen at load time) are ignored."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(ModelConfig)}
+    return ModelConfig(**{"tail_tokens": 0, **{k: v for k, v in manifest["config"].items() if k in known}})
 
 
 def read_manifest(path: Path, kind: str | None = None, caller: str = "") -> dict[str, Any]:

@@ -156,7 +156,7 @@ def _step(ranker: Ranker, spec: Any, opt: Any, trainable: list[Any], batch: list
     """One optimizer step on one list (the batch is length-sorted for padding, the lengths with it)."""
     import torch
 
-    (_, input_ids, mask), = list(ranker._batches([e.prompt for e in batch], len(batch)))
+    (_, input_ids, mask), = list(ranker._batches([e.prompt for e in batch], len(batch), max_tokens=None))
     order = np.argsort([len(x) for x in ranker.encode([e.prompt for e in batch])], kind="stable")
     lens = torch.tensor([batch[i].output_len for i in order])
     censored = torch.tensor([batch[i].censored for i in order])

@@ -149,7 +149,6 @@ class ServedLog(RowWorker):
 
 def hashed_features(text: str) -> list[int]:
     """Sorted bucket ids of the prompt's word 1-2-grams (the fast ranker's hashing), without the words."""
-    from sklearn.feature_extraction.text import HashingVectorizer
+    from ltrsched.predictor.hashing import hash_rows
 
-    vec = HashingVectorizer(n_features=HASH_FEATURES, ngram_range=(1, 2), alternate_sign=False, norm=None)
-    return sorted(int(i) for i in vec.transform([text]).indices)
+    return [int(i) for i in hash_rows([text], HASH_FEATURES, 2).indices]  # distinct and sorted
