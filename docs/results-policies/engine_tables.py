@@ -1,4 +1,7 @@
-"""Markdown tables of a `ltrsched bench serve` run dir, with step-log preemptions and prefill tokens: python docs/results-policies/engine_tables.py RUN_DIR"""
+"""Markdown tables of a `ltrsched bench serve` run dir, with the step logs' preemptions and prefill tokens.
+
+Usage: python docs/results-policies/engine_tables.py RUN_DIR
+"""
 import csv, json, sys
 from collections import defaultdict
 from pathlib import Path
