@@ -149,7 +149,7 @@ class Ranker:
 
 def scoring_int8() -> bool:
     """Whether CPU scoring uses int8 linear layers: yes unless ``$LTRSCHED_SCORER`` is ``fp32``. Int8 scores
-    the default ranker ~2.5x faster at the same test tau (docs/results-speed.md)."""
+    the default ranker 1.6-3.1x faster at the same test tau (docs/results-speed.md)."""
     value = os.environ.get(PRECISION_ENV, "int8").strip().lower()
     if value not in ("int8", "fp32"):
         raise UserError(f"${PRECISION_ENV}={value!r}: use int8 (the default) or fp32")
