@@ -48,6 +48,8 @@ CASES = [
     (["simulate", "--traces-dir", "/nonexistent", "--data", "random", "--quiet"], "--traces-dir is read only"),
     (["bench", "predictor", "--losses", "bogus"], "unknown loss 'bogus'"),
     (["bench", "predictor", "--models", "/nonexistent"], "--models /nonexistent: not a ranker folder"),
+    (["bench", "predictor", "--speed-only", "--precision", "int4"], "--precision int4: use int8 and/or fp32"),
+    (["bench", "predictor", "--speed-only", "--threads", "two"], "--threads two: use thread counts"),
 ]
 
 

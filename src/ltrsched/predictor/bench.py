@@ -116,6 +116,11 @@ def _check_names(args: argparse.Namespace) -> None:
         if not (Path(folder).expanduser() / "manifest.json").is_file():
             raise UserError(f"--models {folder}: not a ranker folder (no manifest.json); train one with "
                             "`ltrsched train --out DIR`")
+    for precision in args.precision.split(","):
+        if precision not in ("int8", "fp32"):
+            raise UserError(f"--precision {precision}: use int8 and/or fp32 (comma-separated)")
+    if not all(t.strip().isdigit() for t in args.threads.split(",")):
+        raise UserError(f"--threads {args.threads}: use thread counts, comma-separated (0: the default)")
 
 
 def run_bench(args: argparse.Namespace) -> int:

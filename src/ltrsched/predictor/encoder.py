@@ -48,7 +48,7 @@ def load_bert(folder: Path) -> Any:
     from safetensors.torch import load_file
 
     cfg = SimpleNamespace(**json.loads((folder / "config.json").read_text()))
-    with torch.device("meta"):
+    with torch.device("meta"):  # no memory, no random init: the checkpoint's tensors are assigned below
         model = _bert_class()(cfg, folder)
     state = {k: v for k, v in load_file(str(folder / "model.safetensors")).items()
              if not k.startswith("pooler.") and k != "embeddings.position_ids"}  # unused by the ranker / a buffer

@@ -120,7 +120,7 @@ class Ranker:
              int8: bool | None = None) -> Ranker:
         """Open a model folder for scoring. A BERT encoder (MiniLM) is read without transformers
         (``predictor.encoder``); on CPU its linear layers are dynamic int8 unless ``int8=False`` or
-        ``LTRSCHED_SCORER=fp32`` (see ``scoring_int8``)."""
+        ``LTRSCHED_SCORER=fp32`` (see ``scoring_int8``). Other backbones stay fp32 unless ``int8=True``."""
         import torch
         from safetensors.torch import load_file
 
@@ -141,14 +141,15 @@ class Ranker:
             from transformers import AutoTokenizer
 
             tokenizer = AutoTokenizer.from_pretrained(str(path))
-        if (scoring_int8() if int8 is None else int8) and device == "cpu":
+        want = scoring_int8() if int8 is None else int8
+        if want and device == "cpu" and (plain or int8):  # by default only where it was measured (BERT)
             quantize_int8(model.backbone)
         return cls(model.to(device), tokenizer, manifest, device)
 
 
 def scoring_int8() -> bool:
     """Whether CPU scoring uses int8 linear layers: yes unless ``$LTRSCHED_SCORER`` is ``fp32``. Int8 scores
-    the default ranker ~2.5x faster at the same test tau (docs/results-speed.md)."""
+    the default ranker 1.6-3.1x faster at the same test tau (docs/results-speed.md)."""
     value = os.environ.get(PRECISION_ENV, "int8").strip().lower()
     if value not in ("int8", "fp32"):
         raise UserError(f"${PRECISION_ENV}={value!r}: use int8 (the default) or fp32")

@@ -43,6 +43,7 @@ def tau_scores(lengths: Sequence[int], tau: float, seed: int = 0) -> np.ndarray:
 def _ranker_scores(items: Sequence[WorkItem], path: str | None, progress: bool) -> np.ndarray:
     from ltrsched.paths import default_ranker_dir
     from ltrsched.predictor import default_ranker, load_ranker
+    from ltrsched.predictor.ranker import scoring_int8
 
     missing = [it.id for it in items if it.prompt is None]
     if missing:
@@ -53,6 +54,7 @@ def _ranker_scores(items: Sequence[WorkItem], path: str | None, progress: bool) 
     h = hashlib.sha256()
     h.update(str(where.resolve()).encode())
     h.update(manifest.read_bytes() if manifest.is_file() else b"")
+    h.update(b"int8" if scoring_int8() else b"fp32")  # the two precisions score slightly differently
     for it in items:
         h.update(json.dumps(it.prompt, sort_keys=True).encode())
         h.update(b"\0")
