@@ -23,7 +23,7 @@ from ltrsched.predictor.prompts import normalize
 
 KIND = "transformer"
 BATCH_SIZE = 32  # prompts per forward pass when scoring, at most
-BATCH_TOKENS = 2048  # padded tokens per forward pass, at most: bounds the activations' memory (docs/results-speed.md)
+BATCH_TOKENS = 2048  # padded tokens per forward pass, at most: bounds activation memory (docs/results.md, "speed")
 PRECISION_ENV = "LTRSCHED_SCORER"  # int8 (default) or fp32: how CPU scoring computes the encoder
 
 
@@ -149,7 +149,7 @@ class Ranker:
 
 def scoring_int8() -> bool:
     """Whether CPU scoring uses int8 linear layers: yes unless ``$LTRSCHED_SCORER`` is ``fp32``. Int8 scores
-    the default ranker 1.6-3.1x faster at the same test tau (docs/results-speed.md)."""
+    the default ranker 1.6-3.1x faster at the same test tau (docs/results.md, "scoring speed and memory")."""
     value = os.environ.get(PRECISION_ENV, "int8").strip().lower()
     if value not in ("int8", "fp32"):
         raise UserError(f"${PRECISION_ENV}={value!r}: use int8 (the default) or fp32")
