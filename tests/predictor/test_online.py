@@ -10,6 +10,7 @@ import pytest
 from ltrsched.errors import UserError
 from ltrsched.predictor.blend import Blend, choose
 from ltrsched.predictor.data import LengthExample
+from ltrsched.predictor.hashing import hash_rows
 from ltrsched.predictor.online import OnlineConfig, OnlineLinear, load_state, save_state
 
 MARKER = "zebrafinch"  # a word no ShareGPT prompt holds
@@ -55,7 +56,8 @@ def test_a_planted_rule_is_learned_within_a_few_hundred_rows(sharegpt_small: tup
 def test_censored_rows_never_train_an_order_they_cannot_decide(sharegpt_small: tuple[list[LengthExample], ...]) -> None:
     train, held_out = sharegpt_small
     model = OnlineLinear(OnlineConfig())
-    bucket = int(model._reader._vec.transform([MARKER]).indices[0])
+    cfg = model._reader.cfg
+    bucket = int(hash_rows([MARKER], cfg.n_features, cfg.ngram_max).indices[0])
     rows = planted(train[:320], seed=0, cut=True)
     naive = OnlineLinear(OnlineConfig())
     feed(naive, (rows[0], rows[1], [False] * len(rows[1])))  # the cut lengths read as exact
