@@ -32,7 +32,7 @@ class BenchServeConfig(EngineConfig):
     rates: list[float] = field(default_factory=list)  # Poisson arrival rates, req/s
     policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"])  #
     # named runs (fcfs, ltr, ltr-nostarve, srtf-oracle, vllm, vllm-prio-ltr, ...) or policy specs name[:key=value...],
-    # e.g. ltr-nostarve, srtf-oracle, vllm, vllm-prio-ltr, ...
+    # e.g. ltr:starvation_threshold=200:starvation_preempts=true (the paper's Algorithm 1)
     backend: str = "offline"  # offline (LLMEngine.step) or openai (HTTP streaming)
     url: str = ""  # openai: an existing server (one policy); else one is started
     port: int = 8011  # openai backend: port for the servers it starts
