@@ -92,8 +92,14 @@ class LtrScheduler(Scheduler):
     def _ltr_flush(self) -> None:
         """Score every request that arrived since the last step (one ranker batch) and rank it."""
         pending = self.waiting.take_pending()
-        for vreq, score in zip(pending, self.ltr_scorer.scores(pending), strict=True):
-            self.waiting.admit(vreq, self._mirror(vreq, score))
+        scores = self.ltr_scorer.scores(pending)
+        quantiles = (self.ltr_quantiles.predict(np.asarray(scores, dtype=np.float64)).tolist()
+                     if self.ltr_quantiles is not None else [None] * len(pending))  # one map call per batch
+        for vreq, score, q in zip(pending, scores, quantiles, strict=True):
+            mirror = self._mirror(vreq, score)
+            if q is not None:
+                mirror.length_quantiles = (q[0], q[1], q[2])
+            self.waiting.admit(vreq, mirror)
 
     def _mirror(self, vreq: Any, score: float) -> Request:
         """The core's copy of a vLLM request; progress is synced only for policies that read it (dynamic rank)."""
@@ -105,13 +111,9 @@ class LtrScheduler(Scheduler):
                 logger.warning("ltrsched: policy %s needs each request's true length (vllm_xargs %s); using "
                                "max_tokens where it is missing", self.ltr_policy.name, TRUE_LEN_KEY)
                 self._ltr_warned_true_len = True
-        mirror = Request(request_id=vreq.request_id, arrival_time=vreq.arrival_time,
-                         num_prompt_tokens=vreq.num_prompt_tokens, max_tokens=vreq.max_tokens, score=score,
-                         priority=vreq.priority, true_output_len=true_len, num_output_tokens=vreq.num_output_tokens)
-        if self.ltr_quantiles is not None:
-            p10, p50, p90 = self.ltr_quantiles.predict(np.array([score]))[0].tolist()
-            mirror.length_quantiles = (p10, p50, p90)
-        return mirror
+        return Request(request_id=vreq.request_id, arrival_time=vreq.arrival_time,
+                       num_prompt_tokens=vreq.num_prompt_tokens, max_tokens=vreq.max_tokens, score=score,
+                       priority=vreq.priority, true_output_len=true_len, num_output_tokens=vreq.num_output_tokens)
 
     # -- per step -----------------------------------------------------------------------------------------
     def schedule(self, throttle_prefills: bool = False) -> SchedulerOutput:
