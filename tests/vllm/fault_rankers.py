@@ -35,3 +35,20 @@ class HangRanker:
         if self.num_calls == 1:
             time.sleep(HANG_S)
         return np.arange(len(prompts), dtype=float)  # later prompts "shorter": the opposite of arrival order
+
+
+class ThreadCountRanker:
+    """Records torch's intra-op thread count in the thread that calls it (the plugin's ranker thread)."""
+
+    name = "threads"
+    manifest: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self) -> None:
+        import torch  # loaded as a torch ranker would be, before its first call
+
+        self.torch = torch
+        self.seen: list[int] = []  # torch.get_num_threads() at each call
+
+    def score(self, prompts: Sequence[Any]) -> np.ndarray:
+        self.seen.append(self.torch.get_num_threads())
+        return np.zeros(len(prompts))

@@ -63,6 +63,7 @@ def test_config_defaults_and_values() -> None:
     ({"scoring": "maybe"}, r"ltrsched\.scoring must be one of auto, on, off"),
     ({"score_batch_size": 0}, r"ltrsched\.score_batch_size must be >= 1"),
     ({"score_timeout_s": 0}, r"ltrsched\.score_timeout_s must be > 0"),
+    ({"score_threads": 0}, r"ltrsched\.score_threads must be >= 1"),
     ({"trust_client_scores": 1}, r"ltrsched\.trust_client_scores must be true or false"),
 ])
 def test_bad_config_names_the_key(block: dict, message: str) -> None:

