@@ -2,9 +2,12 @@
 
 Usage: python docs/results-policies/engine_tables.py RUN_DIR
 """
-import csv, json, sys
+import csv
+import json
+import sys
 from collections import defaultdict
 from pathlib import Path
+
 import numpy as np
 
 d = Path(sys.argv[1]); doc = json.loads((d / "summary.json").read_text())

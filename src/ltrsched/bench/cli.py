@@ -17,12 +17,13 @@ from ltrsched.bench.serve import BenchServeConfig
 from ltrsched.bench.soak import SoakConfig
 from ltrsched.bench.vllm_client import VllmClientConfig
 from ltrsched.cliargs import add_dataclass_arguments, from_namespace
+from ltrsched.predictor.curve import CurveConfig
 from ltrsched.report import json_safe
 
 
 def register(commands: Any) -> None:
     bench = commands.add_parser("bench", help="benchmarks: predictor, sim, plugin, serve, calibrate, "
-                                                 "vllm-client, soak")
+                                                 "vllm-client, online-curve, soak")
     benchmarks = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     _add_predictor(benchmarks.add_parser("predictor", help="ranker quality (all losses, fast tier, baselines) "
                                                            "and speed"))
@@ -34,6 +35,9 @@ def register(commands: Any) -> None:
                                                            "and compare its prediction with the real run"))
     _add_vllm_client(benchmarks.add_parser("vllm-client", help="vLLM's own bench client against plain vLLM and "
                                                                "the plugin"))
+    _config_command(benchmarks.add_parser("online-curve", help="the online ranker's learning curve on a labelled "
+                                                                "stream of served requests (ltrsched label)"),
+                    CurveConfig, _online_curve)
     _add_soak(benchmarks.add_parser("soak", help="thousands of requests through ltrsched serve, some abandoned "
                                                  "mid-stream: nothing lost, the plugin empty, memory flat"))
 
@@ -149,6 +153,31 @@ def _calibrate(args: argparse.Namespace) -> int:
                           out=args.out)
     doc = calibrate(cfg, progress=args.progress)
     print(json.dumps(json_safe(doc), indent=1) if args.json else format_calibration(doc))
+    return 0
+
+
+# -- bench online-curve -------------------------------------------------------------------------------------
+def _online_curve(args: argparse.Namespace) -> int:
+    import sys
+
+    from ltrsched.predictor import default_ranker, load_ranker
+    from ltrsched.predictor.curve import format_curve, learning_curve, read_stream, write_curve
+
+    cfg = from_namespace(CurveConfig, args)
+    stream = read_stream(cfg.labels)
+    shipped = load_ranker(cfg.ranker) if cfg.ranker else default_ranker()
+
+    def show(row: dict[str, float]) -> None:
+        if args.progress:
+            print(f"served {int(row['served'])}: shipped {row['shipped']:.3f}, online {row['online']:.3f}, "
+                  f"blend {row['blend']:.3f}", file=sys.stderr)
+
+    rows = learning_curve(cfg, shipped, stream, progress=show)
+    title = (f"{cfg.labels}: {len(stream.texts)} served requests ({int(stream.censored.sum())} capped), quality on "
+             f"the next {cfg.eval_rows}")
+    csv_path, png = write_curve(rows, cfg.out_dir, title, cfg.eval_rows)
+    print(json.dumps(json_safe({"rows": rows, "csv": str(csv_path), "plot": str(png)})) if args.json
+          else f"{format_curve(rows, title)}\nwrote {csv_path} and {png}")
     return 0
 
 

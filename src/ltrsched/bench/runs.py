@@ -27,6 +27,11 @@ class PolicyRun:
         return self.core is not None and self.core.policy_class.needs_true_length
 
     @property
+    def is_oracle(self) -> bool:
+        """Told each request's true length, by the plugin (``needs_true_length``) or as the client's priority."""
+        return self.needs_true_length or self.client_priority == "true-len"
+
+    @property
     def reads_score(self) -> bool:
         """Does this run need the ranker (in the engine, or in the client for priority-only mode)?"""
         return (self.core is not None and self.core.policy_class.reads_score) or self.client_priority == "ranker"
@@ -95,17 +100,17 @@ def policy_run(name: str) -> PolicyRun:
 
 
 def sampling_extra_args(run: PolicyRun, req: BenchRequest) -> dict[str, Any] | None:
-    return {TRUE_LEN_KEY: req.output_len} if run.needs_true_length else None
+    return {TRUE_LEN_KEY: req.true_len()} if run.needs_true_length else None
 
 
 def client_priorities(run: PolicyRun, requests: list[BenchRequest]) -> dict[str, int]:
     """vLLM ``priority`` per request id (lower first) for priority-only runs; empty otherwise.
 
     "ranker": the default ranker's score turned into its rank among the workload (a monotone map, so the
-    order equals the score order); "true-len": the replayed length itself.
+    order equals the score order); "true-len": the true length itself (``BenchRequest.true_len``).
     """
     if run.client_priority == "true-len":
-        return {r.request_id: r.output_len for r in requests}
+        return {r.request_id: r.true_len() for r in requests}
     if run.client_priority != "ranker":
         return {}
     from ltrsched.predictor import default_ranker

@@ -12,11 +12,13 @@ from ltrsched.bench import report
 from ltrsched.bench.runs import PolicyRun, RunResult, policy_run
 from ltrsched.bench.workload import (
     LENGTHS,
+    NATURAL_MAX_TOKENS,
     WORKLOADS,
     BenchRequest,
     burst,
     load_prompts,
     natural,
+    with_labels,
     poisson,
     total_tokens,
 )
@@ -38,7 +40,7 @@ class BenchServeConfig(EngineConfig):
     port: int = 8011  # openai backend: port for the servers it starts
     max_output_len: int = 512  # cap on replayed output lengths, tokens
     lengths: str = "replay"  # replay (ChatGPT's recorded lengths, EOS ignored) or natural (the model stops itself)
-    natural_max_tokens: int = 768  # natural: the cap (temperature 0.7, top_p 0.9, repetition penalty 1.1)
+    natural_max_tokens: int = NATURAL_MAX_TOKENS  # natural: the cap (temperature 0.7, top_p 0.9, repetition penalty 1.1)
     max_prompt_len: int = 1024  # skip longer prompts, Llama-3 tokens
     k: int = 0  # synthetic: report the time until K requests finished
     time_limit_s: float = 0.0  # synthetic: report how many finished within this
@@ -57,10 +59,10 @@ def check(cfg: BenchServeConfig) -> list[PolicyRun]:
     runs = [policy_run(p) for p in cfg.policies]
     if cfg.lengths not in LENGTHS:
         raise UserError(f"--lengths {cfg.lengths!r}: choose one of {', '.join(LENGTHS)}")
-    oracles = [r.name for r in runs if r.needs_true_length or r.client_priority == "true-len"]
-    if cfg.lengths == "natural" and oracles:
-        raise UserError(f"--lengths natural: oracle runs read each request's length in advance, which only "
-                        f"replayed lengths know; leave {', '.join(oracles)} out of --policies")
+    if cfg.lengths == "natural" and runs[0].is_oracle:
+        raise UserError(f"--lengths natural: an oracle is told the lengths the first run produced (same prompts "
+                        f"and seeds), so list another policy before {runs[0].name}, e.g. --policies fcfs,"
+                        f"{runs[0].name}")
     if cfg.url and len(runs) != 1:
         raise UserError("--url serves one scheduler: give exactly one --policies entry matching that server")
     return runs
@@ -102,6 +104,18 @@ def _served_name(url: str) -> str:
         return str(json.load(resp)["data"][0]["id"])
 
 
+def lengths_of(result: RunResult) -> dict[str, int]:
+    """Output tokens per request id of a run."""
+    return {r.request_id: r.num_output_tokens for r in result.records}
+
+
+def same_length_share(first: RunResult, other: RunResult) -> float:
+    """Share of ``first``'s requests that ``other`` answered with exactly as many tokens (natural lengths: vLLM CPU
+    sampling under another batch composition may not be bit-stable)."""
+    mine, theirs = lengths_of(first), lengths_of(other)
+    return sum(theirs.get(k) == n for k, n in mine.items()) / max(len(mine), 1)
+
+
 def needs_ranker(runs: list[PolicyRun]) -> bool:
     return any(run.reads_score for run in runs)
 
@@ -125,13 +139,24 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
     log = sys.stderr if as_json else sys.stdout
     for tag, rate in patterns:
         requests = poisson(base, rate, seed=cfg.seed) if rate is not None else burst(base)
-        results = [run_policy(cfg, with_step_log(cfg, run, out_dir, tag), requests, progress) for run in runs]
+        results: list[RunResult] = []
+        for run in runs:
+            labelled = requests
+            if cfg.lengths == "natural" and run.is_oracle:  # the first run labelled these prompts and seeds
+                labelled = with_labels(requests, lengths_of(results[0]))
+            results.append(run_policy(cfg, with_step_log(cfg, run, out_dir, tag), labelled, progress))
         rows = [report.summarize_run(r, cfg.k, cfg.time_limit_s) for r in results]
         add_ratios(rows)
+        if cfg.lengths == "natural":
+            for row, result in zip(rows, results, strict=True):
+                row["same_len_share"] = same_length_share(results[0], result)
         made = (f"{sum(r.num_output_tokens for r in results[0].records)} output tokens (natural, cap "
                 f"{cfg.natural_max_tokens})" if cfg.lengths == "natural" else f"{total_tokens(requests)} output tokens")
         title = f"{tag}: {len(requests)} requests, {made}, max_num_seqs {cfg.max_num_seqs}, backend {cfg.backend}"
         print(report.format_table(rows, title), file=log)
+        if cfg.lengths == "natural" and len(results) > 1:
+            print(f"same length as the {results[0].name} run (same prompts and seeds): "
+                  + ", ".join(f"{r['policy']} {r['same_len_share']:.1%}" for r in rows[1:]), file=log)
         report.write_records_csv(out_dir / f"{tag}-records.csv", results, tag)
         report.plot_cdf(out_dir / f"{tag}-cdf.png", results, title=tag)
         doc["patterns"][tag] = rows

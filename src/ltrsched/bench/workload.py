@@ -32,6 +32,7 @@ class Sampling:
 
 
 NATURAL = Sampling(temperature=0.7, top_p=0.9, repetition_penalty=1.1, ignore_eos=False)  # a typical chat setting
+NATURAL_MAX_TOKENS = 768  # the natural-length cap (``bench serve --lengths natural``, ``label --natural``)
 
 
 @dataclass(slots=True)
@@ -41,6 +42,11 @@ class BenchRequest:
     output_len: int  # tokens to generate (replayed: the recorded length, capped); natural: the cap
     arrival_s: float = 0.0  # s after the start of the run
     sampling: Sampling = field(default_factory=Sampling)  # replayed unless ``natural`` made it otherwise
+    label_len: int | None = None  # natural: the length an earlier run of the same prompt and seed produced
+
+    def true_len(self) -> int:
+        """What an oracle is told: the replayed length, or for natural lengths the earlier run's (its label)."""
+        return self.label_len if self.label_len is not None else self.output_len
 
 
 def load_prompts(num: int, max_output_len: int = 512, max_prompt_len: int = 1024, split: str = "test",
@@ -61,13 +67,18 @@ def load_prompts(num: int, max_output_len: int = 512, max_prompt_len: int = 1024
     return out
 
 
-def natural(requests: list[BenchRequest], max_tokens: int = 768, seed: int = 0) -> list[BenchRequest]:
+def natural(requests: list[BenchRequest], max_tokens: int = NATURAL_MAX_TOKENS, seed: int = 0) -> list[BenchRequest]:
     """The served model's own lengths: sampled at ``NATURAL`` settings up to ``max_tokens``, request i with seed
     ``seed * 1_000_003 + i`` (reproducible, and the same under every policy)."""
     if max_tokens < 1:
         raise UserError(f"--natural-max-tokens must be >= 1; got {max_tokens}")
     return [replace(r, output_len=max_tokens, sampling=replace(NATURAL, seed=seed * 1_000_003 + i))
             for i, r in enumerate(requests)]
+
+
+def with_labels(requests: list[BenchRequest], lengths: dict[str, int]) -> list[BenchRequest]:
+    """Natural-length requests labelled with the lengths an earlier run produced (for the oracle)."""
+    return [replace(r, label_len=lengths[r.request_id]) if r.request_id in lengths else r for r in requests]
 
 
 def sampling_fields(req: BenchRequest) -> dict[str, Any]:

@@ -52,3 +52,14 @@ def choose(shipped: np.ndarray, online: np.ndarray, lens: np.ndarray, censored: 
         if c > best_c:
             best_w, best_c = w, c
     return best_w, shift, scale, best_c
+
+
+def blend_on_window(window: Sequence[tuple[float, float, int, bool]], min_rows: int, model: Any,
+                    ratio: float = 1.0) -> Blend:
+    """The Blend to publish: the weight chosen on ``window`` rows (shipped score, online score before learning the
+    row, length, censored), or the shipped ranker alone below ``min_rows``; ``model`` is the ``OnlineLinear``."""
+    weight, shift, scale, conc = 0.0, 0.0, 0.0, 0.5
+    if len(window) >= min_rows:
+        s, o, n, c = (np.array(col) for col in zip(*window, strict=True))
+        weight, shift, scale, conc = choose(s, o, n, c.astype(bool), ratio)
+    return Blend(weight, shift, scale, model.snapshot(), conc, model.num_rows)

@@ -3,6 +3,9 @@
 The paper labels prompts with the served model's samples at temperature 1.0. Each request gets its own seed (a
 fixed seed gives identical samples for identical prompts); with ``--samples 2`` the second sample, used as a
 "prediction" of the first, gives the ranking-quality ceiling (the paper's "optimal prediction" tau).
+``--natural`` samples as ``bench serve --lengths natural`` does (a chat setting). Rows are written a chunk at a
+time, so a run cut short keeps what it labelled and ``--resume`` labels only the prompts not in the file yet (the
+seeds depend on the prompt's index, so a resumed file is the file one run would have written).
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ class LabelConfig(EngineConfig):
     samples: int = field(default=1, metadata={"help": "samples per prompt, each with its own seed (2 = tau ceiling)"})
     max_tokens: int = field(default=1024, metadata={"help": "output cap; capped rows have finish_reason 'length'"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature (the paper: 1.0)"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling"})
+    repetition_penalty: float = field(default=1.0, metadata={"help": "vLLM repetition_penalty"})
+    natural: bool = field(default=False, metadata={
+        "help": "sample as `bench serve --lengths natural` (temperature 0.7, top_p 0.9, repetition penalty 1.1, "
+                "cap 768); overrides the three sampling options and --max-tokens"})
+    chunk: int = field(default=256, metadata={"help": "prompts per engine call; each chunk is written at once"})
+    resume: bool = field(default=False, metadata={"help": "keep the rows already in --out, label the rest"})
     max_prompt_len: int = field(default=1024, metadata={"help": "skip longer prompts, tokens"})
 
 
@@ -70,51 +80,97 @@ def seed_of(base: int, index: int, sample: int) -> int:
     return base * 1_000_003 + index * 101 + sample
 
 
+def sampling_of(cfg: LabelConfig) -> tuple[float, float, float, int]:
+    """(temperature, top_p, repetition_penalty, max_tokens) the labels are sampled with."""
+    if cfg.natural:
+        from ltrsched.bench.workload import NATURAL, NATURAL_MAX_TOKENS
+
+        return NATURAL.temperature, NATURAL.top_p, NATURAL.repetition_penalty, NATURAL_MAX_TOKENS
+    return cfg.temperature, cfg.top_p, cfg.repetition_penalty, cfg.max_tokens
+
+
+def done_ids(path: Path, samples: int) -> set[str]:
+    """Prompt ids that already have all their samples in ``path`` (for ``--resume``); a bad line names itself."""
+    counts: dict[str, int] = {}
+    if not path.is_file():
+        return set()
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            key = str(json.loads(line)["id"])
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"{path}:{lineno}: not a label row (cannot --resume from it); move the file away or "
+                            "fix that line") from None
+        counts[key] = counts.get(key, 0) + 1
+    return {k for k, n in counts.items() if n >= samples}
+
+
 def label(cfg: LabelConfig, progress: bool = True) -> dict[str, Any]:
-    """Generate, write ``cfg.out``, and return a summary (rows, capped share, sample-vs-sample tau)."""
+    """Generate, write ``cfg.out`` (a chunk at a time), and return a summary (rows, capped share, two-sample tau)."""
     if cfg.samples < 1:
         raise UserError(f"--samples must be >= 1, got {cfg.samples}")
+    if cfg.chunk < 1:
+        raise UserError(f"--chunk must be >= 1, got {cfg.chunk}")
     prompts = load_prompt_set(cfg)
     if not prompts:
         raise UserError(f"no prompts to label from {cfg.prompts!r}")
+    out_path = Path(cfg.out)
+    skip = done_ids(out_path, cfg.samples) if cfg.resume else set()
+    if not cfg.resume and out_path.exists():
+        out_path.unlink()
+    todo = [i for i, (pid, _) in enumerate(prompts) if pid not in skip]
+    temperature, top_p, repetition_penalty, max_tokens = sampling_of(cfg)
     os.environ.update(cpu_env(cfg.kv_cache_gib))
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: nothing to leak
-    from vllm import LLM, SamplingParams
-
-    llm = LLM(model=resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
-              max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
-              max_num_batched_tokens=cfg.max_num_batched_tokens, seed=cfg.seed)
-    try:
-        convs = [msgs for _, msgs in prompts for _ in range(cfg.samples)]
-        params = [SamplingParams(temperature=cfg.temperature, max_tokens=cfg.max_tokens,
-                                 seed=seed_of(cfg.seed, i, s))
-                  for i in range(len(prompts)) for s in range(cfg.samples)]
-        outputs = llm.chat(convs, params, use_tqdm=progress)
-    finally:
-        llm.llm_engine.engine_core.shutdown()
-    lens: list[list[int]] = [[] for _ in range(cfg.samples)]
-    out_path = Path(cfg.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    num_capped = 0
-    with out_path.open("w", encoding="utf-8") as fh:
-        for j, out in enumerate(outputs):
-            i, s = divmod(j, cfg.samples)
-            comp = out.outputs[0]
-            n = len(comp.token_ids)
-            num_capped += comp.finish_reason == "length"
-            lens[s].append(n)
-            row = {"id": prompts[i][0], "messages": prompts[i][1], "output_len": n,
-                   "finish_reason": comp.finish_reason, "sample": s, "seed": seed_of(cfg.seed, i, s),
-                   "prompt_len": len(out.prompt_token_ids or ())}
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    summary: dict[str, Any] = {"out": str(out_path), "num_prompts": len(prompts), "num_rows": len(outputs),
-                               "capped_share": num_capped / len(outputs),
-                               "mean_output_len": sum(map(sum, lens)) / len(outputs)}
-    if cfg.samples >= 2:
+    if todo:
+        from vllm import LLM, SamplingParams
+
+        llm = LLM(model=resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
+                  max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
+                  max_num_batched_tokens=cfg.max_num_batched_tokens, seed=cfg.seed)
+        try:
+            for lo in range(0, len(todo), cfg.chunk):
+                chunk = todo[lo:lo + cfg.chunk]
+                if progress:
+                    print(f"labelling prompts {lo + 1}-{lo + len(chunk)} of {len(todo)} "
+                          f"({len(skip)} already in {out_path})", file=sys.stderr)
+                convs = [prompts[i][1] for i in chunk for _ in range(cfg.samples)]
+                params = [SamplingParams(temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
+                                         max_tokens=max_tokens, seed=seed_of(cfg.seed, i, s))
+                          for i in chunk for s in range(cfg.samples)]
+                outputs = llm.chat(convs, params, use_tqdm=progress)
+                with out_path.open("a", encoding="utf-8") as fh:
+                    for j, out in enumerate(outputs):
+                        i, s = chunk[j // cfg.samples], j % cfg.samples
+                        comp = out.outputs[0]
+                        row = {"id": prompts[i][0], "messages": prompts[i][1], "output_len": len(comp.token_ids),
+                               "finish_reason": comp.finish_reason, "sample": s, "seed": seed_of(cfg.seed, i, s),
+                               "prompt_len": len(out.prompt_token_ids or ())}
+                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        finally:
+            llm.llm_engine.engine_core.shutdown()
+    print(f"wrote {len(todo) * cfg.samples} rows to {out_path}" + (f" ({len(skip)} prompts kept)" if skip else ""),
+          file=sys.stderr)
+    return summarize_labels(out_path, cfg.samples)
+
+
+def summarize_labels(path: Path, samples: int) -> dict[str, Any]:
+    """Rows, capped share, mean length and, with two samples, the second sample's tau against the first."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    by_id: dict[str, dict[int, int]] = {}
+    for r in rows:
+        by_id.setdefault(str(r["id"]), {})[int(r.get("sample", 0))] = int(r["output_len"])
+    summary: dict[str, Any] = {"out": str(path), "num_prompts": len(by_id), "num_rows": len(rows),
+                               "capped_share": sum(r["finish_reason"] == "length" for r in rows) / max(len(rows), 1),
+                               "mean_output_len": sum(int(r["output_len"]) for r in rows) / max(len(rows), 1)}
+    if samples >= 2:
         from ltrsched.predictor.metrics import mean_list_tau, split_tau
 
+        pairs = [(v[0], v[1]) for v in by_id.values() if 0 in v and 1 in v]
+        first, second = [a for a, _ in pairs], [b for _, b in pairs]
         # Sample 1 as the "prediction" of sample 0: higher score = shorter, so negate its length.
-        summary["optimal_tau_lists"] = mean_list_tau([-x for x in lens[1]], lens[0])
-        summary["optimal_tau_split"] = split_tau([-x for x in lens[1]], lens[0])
-    print(f"wrote {len(outputs)} rows to {out_path}", file=sys.stderr)
+        summary["optimal_tau_lists"] = mean_list_tau([-x for x in second], first)
+        summary["optimal_tau_split"] = split_tau([-x for x in second], first)
     return summary

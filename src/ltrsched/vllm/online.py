@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ltrsched.predictor.blend import Blend, choose
+from ltrsched.predictor.blend import Blend, blend_on_window
 from ltrsched.predictor.censor import is_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, load_state, save_state
 from ltrsched.vllm.config import PluginConfig
@@ -139,11 +139,7 @@ class OnlineLearner(RowWorker):
 
     def _publish(self) -> None:
         """Choose the weight on the window and swap in a new Blend (one assignment: scorers see old or new)."""
-        weight, shift, scale, conc = 0.0, 0.0, 0.0, 0.5
-        if len(self.window) >= self.settings.min_rows:
-            s, o, n, c = (np.array(col) for col in zip(*self.window, strict=True))
-            weight, shift, scale, conc = choose(s, o, n, c.astype(bool), PAIR_RATIO)
-        self.blend = Blend(weight, shift, scale, self.model.snapshot(), conc, self.model.num_rows)
+        self.blend = blend_on_window(self.window, self.settings.min_rows, self.model, PAIR_RATIO)
         self.num_updates += 1
 
     def close(self, timeout_s: float = 10.0) -> None:

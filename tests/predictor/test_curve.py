@@ -1,0 +1,82 @@
+"""The learning curve replays a labelled stream: the online ranker learns a planted rule the shipped one lacks."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ltrsched.cli import main
+from ltrsched.errors import UserError
+from ltrsched.predictor.curve import CurveConfig, learning_curve, read_stream
+from ltrsched.predictor.data import LengthExample
+from tests.predictor.test_online import planted
+
+
+class PromptLengthRanker:
+    """A shipped ranker that knows only prompt length (shorter prompt = shorter answer): blind to the rule."""
+
+    def score(self, prompts: Sequence[Any]) -> np.ndarray:
+        return -np.array([len(str(p)) for p in prompts], dtype=np.float64)
+
+
+def write_labels(path: Path, examples: list[LengthExample], samples: int = 1) -> tuple[list[str], list[int]]:
+    """A label file as `ltrsched label` writes it, lengths by the planted rule (1 in 6 capped, as censored)."""
+    texts, lens, _ = planted(examples, seed=3)
+    with path.open("w", encoding="utf-8") as fh:
+        for i, (text, n) in enumerate(zip(texts, lens, strict=True)):
+            for s in range(samples):
+                capped = i % 6 == 5
+                fh.write(json.dumps({"id": f"p{i}", "messages": [{"role": "user", "content": text}],
+                                     "output_len": 60 if capped else n + s, "sample": s,
+                                     "finish_reason": "length" if capped else "stop"}) + "\n")
+    return texts, lens
+
+
+def test_the_online_ranker_overtakes_a_blind_shipped_ranker(tmp_path: Path,
+                                                             sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+    train, test = sharegpt_small
+    labels = tmp_path / "labels.jsonl"
+    write_labels(labels, train + test, samples=2)  # 480 prompts
+    stream = read_stream(labels)
+    assert len(stream.texts) == 480 and stream.censored.sum() == 80 and (stream.second >= 0).all()
+    rows = learning_curve(CurveConfig(every=80, eval_rows=80), PromptLengthRanker(), stream)
+    assert [r["served"] for r in rows] == [0, 80, 160, 240, 320, 400]
+    first, last = rows[0], rows[-1]
+    assert first["online"] == 0.0 and first["blend"] == first["shipped"]  # nothing learned: the shipped order
+    assert last["online"] > 0.8 and last["blend"] > last["shipped"] + 0.3 and last["blend_weight"] > 0
+    assert last["offline_fast"] > 0.8  # the fast tier trained on the same 400 rows knows the rule too
+    assert math.isnan(first["offline_fast"])  # nothing to train on before any row is served
+    assert all(r["two_sample"] > 0.9 for r in rows)  # the second sample is the first plus one token
+
+
+def test_the_cli_writes_a_table_csv_and_plot_and_names_bad_rows(tmp_path: Path,
+                                                                 sharegpt_small: tuple[list[LengthExample], ...],
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    train, _ = sharegpt_small
+    labels = tmp_path / "labels.jsonl"
+    write_labels(labels, train)  # 320 prompts, one sample
+    ranker = tmp_path / "fast"
+    from ltrsched.predictor.fast import FastRanker
+
+    FastRanker.train(train[:200], train[200:]).save(ranker)  # a real shipped ranker, ChatGPT lengths
+    out = tmp_path / "curve"
+    rc = main(["bench", "online-curve", "--labels", str(labels), "--ranker", str(ranker), "--every", "100",
+               "--eval-rows", "100", "--out-dir", str(out), "--no-offline", "--no-progress"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "served | shipped | online" in printed and (out / "online-curve.png").stat().st_size > 1000
+    csv_rows = (out / "online-curve.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("served,shipped,online,blend") and len(csv_rows) == 1 + 3
+
+    with labels.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "bad", "messages": []}\n')  # no output_len
+    with pytest.raises(UserError, match=r"labels\.jsonl:321: not a label row"):
+        read_stream(labels)
+    assert main(["bench", "online-curve", "--labels", str(tmp_path / "none.jsonl")]) == 2
+    assert "none.jsonl" in capsys.readouterr().err
