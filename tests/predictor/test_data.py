@@ -21,6 +21,7 @@ BAD = [  # (row, what the message must say)
     ({"prompt": "x"}, "missing 'output_len'"),
     ({"messages": [{"role": "user"}], "output_len": 3}, "'messages' must be"),
     ({"prompt": "x", "output_len": 3, "finish_reason": 1}, "'finish_reason' must be a string"),
+    ({"prompt_sha256": "ab12", "features": [3, 9], "output_len": 3}, "a hashed served-log row .*holds no prompt"),
 ]
 
 

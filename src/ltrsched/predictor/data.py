@@ -171,6 +171,10 @@ def parse_row(row: Any, need_output: bool = True) -> tuple[str | Messages, int |
             raise ValueError("'messages' must be a non-empty list of {\"role\": str, \"content\": str}")
         if not any(m["content"].strip() for m in prompt):
             raise ValueError("'messages' are all empty")
+    elif "prompt_sha256" in row:
+        raise ValueError("a hashed served-log row (served_log_hashed) holds no prompt text, so no ranker can read "
+                         "it; the in-engine online ranker learns from such traffic before hashing, and a log "
+                         "written with served_log_hashed off trains offline")
     else:
         raise ValueError("missing 'prompt' (a string) or 'messages' (a list of role/content)")
     if "output_len" in row:

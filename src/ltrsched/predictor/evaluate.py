@@ -26,7 +26,7 @@ class EvalRow:
     name: str  # model name (folder name or baseline)
     kind: str  # transformer, fast-linear, ensemble, baseline
     loss: str  # training loss ("" for baselines)
-    tau: float  # Kendall tau-b averaged over lists of 32
+    tau: float  # Kendall tau-b averaged over lists of 32 (with censored rows: 2C - 1 over each list's decided pairs)
     tau_std: float  # standard deviation of the per-list tau
     split_tau: float  # tau-b over the whole split
     accuracy: float | None  # bucket accuracy (classifiers only)
@@ -78,7 +78,8 @@ def _row(name: str, ranker: Any, scores: np.ndarray, examples: list[LengthExampl
         from ltrsched.predictor.losses import get_loss
 
         acc = float(np.mean(scores.astype(np.int64) == length_label(lens, get_loss(loss).group)))
-    taus = list_taus(scores, lens, list_size)
+    censored = np.array([e.censored for e in examples], dtype=bool)  # capped or aborted: lengths are lower bounds
+    taus = list_taus(scores, lens, list_size, censored)
     buckets = sm.bucket_taus(scores, lens, plens, list_size)
     return EvalRow(name, str(manifest.get("kind", "baseline")), loss, float(taus.mean()), float(taus.std()),
                    split_tau(scores, lens), acc, len(examples), len(examples) / dt,

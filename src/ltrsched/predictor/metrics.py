@@ -28,8 +28,11 @@ def tau_b(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> f
 
 
 def list_taus(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] | np.ndarray,
-              list_size: int = LIST_SIZE) -> np.ndarray:
-    """Tau-b of each consecutive list of ``list_size`` (a shorter tail list is dropped; all-tie lists too)."""
+              list_size: int = LIST_SIZE, censored: Sequence[bool] | np.ndarray | None = None) -> np.ndarray:
+    """Tau-b of each consecutive list of ``list_size`` (a shorter tail list is dropped; all-tie lists too). With
+    censored rows, each list's 2C - 1 over the pairs it decides (``censor.concordance``) instead."""
+    if censored is not None and np.any(censored):
+        return _censored_list_taus(np.asarray(scores), np.asarray(output_lens), np.asarray(censored), list_size)
     s = np.asarray(scores, dtype=np.float64)
     neg = -np.asarray(output_lens, dtype=np.float64)
     taus = [tau_b(s[i:i + list_size], neg[i:i + list_size]) for i in range(0, len(s) - list_size + 1, list_size)]
@@ -40,18 +43,15 @@ def mean_list_tau(scores: Sequence[float] | np.ndarray, output_lens: Sequence[in
                   list_size: int = LIST_SIZE, censored: Sequence[bool] | np.ndarray | None = None) -> float:
     """The paper's metric: tau-b averaged over lists of ``list_size``. With censored rows (lengths that are lower
     bounds) each list counts only the pairs it decides (``censor.concordance``), as 2C - 1 on the same scale."""
-    if censored is not None and np.any(censored):
-        return _censored_list_tau(np.asarray(scores), np.asarray(output_lens), np.asarray(censored), list_size)
-    taus = list_taus(scores, output_lens, list_size)
+    taus = list_taus(scores, output_lens, list_size, censored)
     return float(taus.mean()) if len(taus) else float("nan")
 
 
-def _censored_list_tau(scores: np.ndarray, lens: np.ndarray, censored: np.ndarray, list_size: int) -> float:
+def _censored_list_taus(scores: np.ndarray, lens: np.ndarray, censored: np.ndarray, list_size: int) -> np.ndarray:
     from ltrsched.predictor.censor import concordance
 
-    vals = [2.0 * concordance(scores[i:i + list_size], lens[i:i + list_size], censored[i:i + list_size]) - 1.0
-            for i in range(0, len(scores) - list_size + 1, list_size)]
-    return float(np.mean(vals)) if vals else float("nan")
+    return np.array([2.0 * concordance(scores[i:i + list_size], lens[i:i + list_size], censored[i:i + list_size])
+                     - 1.0 for i in range(0, len(scores) - list_size + 1, list_size)])
 
 
 def split_tau(scores: Sequence[float] | np.ndarray, output_lens: Sequence[int] | np.ndarray) -> float:
