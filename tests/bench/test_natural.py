@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from ltrsched.bench.client import chat_payload
-from ltrsched.bench.runs import client_priorities, policy_run, sampling_extra_args
+from ltrsched.bench.runs import client_priorities, custom_runs, policy_run, sampling_extra_args
 from ltrsched.bench.serve import BenchServeConfig, check
 from ltrsched.bench.workload import BenchRequest, natural, sampling_fields, with_labels
 from ltrsched.errors import UserError
+from ltrsched.vllm.xargs import TRUE_LEN_KEY
 
 
 def _requests(n: int) -> list[BenchRequest]:
@@ -48,8 +50,8 @@ def test_the_oracle_is_told_the_first_runs_lengths_and_nothing_else_changes() ->
     reqs = natural(_requests(3), max_tokens=768)
     labelled = with_labels(reqs, {"r0": 12, "r2": 700})
     oracle, prio_oracle = policy_run("srtf-oracle"), policy_run("vllm-prio-oracle")
-    assert [sampling_extra_args(oracle, r) for r in labelled] == [{"ltrsched_true_output_len": 12}, {"ltrsched_true_output_len": 768},
-                                                                   {"ltrsched_true_output_len": 700}]  # r1 unlabelled: the cap
+    told = [sampling_extra_args(oracle, r) for r in labelled]
+    assert told == [{TRUE_LEN_KEY: 12}, {TRUE_LEN_KEY: 768}, {TRUE_LEN_KEY: 700}]  # r1 unlabelled: the cap
     assert client_priorities(prio_oracle, labelled) == {"r0": 12, "r1": 768, "r2": 700}
     assert [sampling_fields(r) for r in labelled] == [sampling_fields(r) for r in reqs]  # same sampling, same cap
     assert sampling_extra_args(policy_run("ltr"), labelled[0]) is None
@@ -89,3 +91,19 @@ def test_bench_serve_natural_labels_the_oracle_from_the_first_run(tiny_model_dir
     fcfs, oracle = doc["patterns"]["burst"]
     assert fcfs["same_len_share"] == 1.0 and 0.0 <= oracle["same_len_share"] <= 1.0
     assert oracle["num_failed"] == 0 and oracle["num_finished"] == 8
+
+
+def test_run_config_names_runs_with_their_own_plugin_keys(tmp_path: Path) -> None:
+    spec = json.dumps({"ltr-online": {"policy": "ltr", "online": True},
+                       "ltr-mine": {"policy": "ltr", "starvation_threshold": 0, "ranker": str(tmp_path)}})
+    runs = check(BenchServeConfig(lengths="natural", policies=["fcfs", "ltr-online", "ltr-mine"], run_config=spec))
+    assert [r.name for r in runs] == ["fcfs", "ltr-online", "ltr-mine"]
+    online, mine = runs[1].plugin_block(), runs[2].plugin_block()
+    assert online["online"] is True and online["policy"] == "ltr" and online["starvation_threshold"] == 400
+    assert mine["ranker"] == str(tmp_path) and mine["starvation_threshold"] == 0 and mine["online"] is False
+    with pytest.raises(UserError, match=r"unknown key ltrsched\.onlin"):
+        custom_runs(json.dumps({"x": {"policy": "ltr", "onlin": True}}))
+    with pytest.raises(UserError, match="'fcfs' is a built-in run"):
+        custom_runs(json.dumps({"fcfs": {"policy": "ltr"}}))
+    with pytest.raises(UserError, match="--run-config is not JSON"):
+        custom_runs("{ltr")

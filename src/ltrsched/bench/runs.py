@@ -88,8 +88,38 @@ def plugin_available() -> bool:
         return False
 
 
-def policy_run(name: str) -> PolicyRun:
-    """A named run, or a plugin run of the policy spec ``name`` (e.g. ``ltr:starvation_threshold=0``)."""
+def custom_runs(spec: str) -> dict[str, PolicyRun]:
+    """Runs named in ``--run-config``: JSON ``{"name": {plugin block}}``, each block the plugin's whole
+    ``ltrsched`` config (policy keys and plugin keys, e.g. ``{"policy": "ltr", "ranker": "DIR", "online": true}``)."""
+    if not spec.strip():
+        return {}
+    from ltrsched.policies.config import CONFIG_KEYS
+    from ltrsched.vllm.config import parse_config
+
+    try:
+        doc = json.loads(spec)
+    except ValueError as exc:
+        raise UserError(f"--run-config is not JSON ({exc}); e.g. '{{\"ltr-online\": {{\"policy\": \"ltr\", "
+                        f"\"online\": true}}}}'") from None
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        raise UserError("--run-config must map run names to plugin config objects, e.g. "
+                        "'{\"ltr-online\": {\"policy\": \"ltr\", \"online\": true}}'")
+    out = {}
+    for name, block in doc.items():
+        if name in POLICY_RUNS:
+            raise UserError(f"--run-config: {name!r} is a built-in run; give yours another name")
+        where = f"--run-config {name}"
+        parse_config({"ltrsched": block})  # a bad key fails here, naming it
+        core = PolicyConfig.from_mapping({k: v for k, v in block.items() if k in CONFIG_KEYS}, where)
+        out[name] = PolicyRun(name, core, extra={k: v for k, v in block.items() if k not in CONFIG_KEYS})
+    return out
+
+
+def policy_run(name: str, custom: dict[str, PolicyRun] | None = None) -> PolicyRun:
+    """A named run (built in, or from ``custom_runs``), or a plugin run of the policy spec ``name`` (e.g.
+    ``ltr:starvation_threshold=0``)."""
+    if custom and name in custom:
+        return custom[name]
     if name in POLICY_RUNS:
         return POLICY_RUNS[name]
     try:

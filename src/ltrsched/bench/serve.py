@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.bench import report
-from ltrsched.bench.runs import PolicyRun, RunResult, policy_run
+from ltrsched.bench.runs import PolicyRun, RunResult, custom_runs, policy_run
 from ltrsched.bench.workload import (
     LENGTHS,
     NATURAL_MAX_TOKENS,
@@ -18,9 +18,9 @@ from ltrsched.bench.workload import (
     burst,
     load_prompts,
     natural,
-    with_labels,
     poisson,
     total_tokens,
+    with_labels,
 )
 from ltrsched.errors import UserError
 from ltrsched.report import add_ratios
@@ -35,12 +35,15 @@ class BenchServeConfig(EngineConfig):
     policies: list[str] = field(default_factory=lambda: ["fcfs", "ltr", "srtf-oracle"])  #
     # named runs (fcfs, ltr, ltr-nostarve, srtf-oracle, vllm, vllm-prio-ltr, ...) or policy specs name[:key=value...],
     # e.g. ltr:starvation_threshold=200:starvation_preempts=true (the paper's Algorithm 1)
+    run_config: str = ""  # JSON {"name": {plugin block}}: more named runs for --policies, e.g.
+    # {"ltr-online": {"policy": "ltr", "online": true}, "ltr-mine": {"policy": "ltr", "ranker": "DIR"}}
     backend: str = "offline"  # offline (LLMEngine.step) or openai (HTTP streaming)
     url: str = ""  # openai: an existing server (one policy); else one is started
     port: int = 8011  # openai backend: port for the servers it starts
     max_output_len: int = 512  # cap on replayed output lengths, tokens
     lengths: str = "replay"  # replay (ChatGPT's recorded lengths, EOS ignored) or natural (the model stops itself)
-    natural_max_tokens: int = NATURAL_MAX_TOKENS  # natural: the cap (temperature 0.7, top_p 0.9, repetition penalty 1.1)
+    natural_max_tokens: int = NATURAL_MAX_TOKENS  # natural: the cap (temperature 0.7, top_p 0.9, repetition
+    # penalty 1.1)
     max_prompt_len: int = 1024  # skip longer prompts, Llama-3 tokens
     k: int = 0  # synthetic: report the time until K requests finished
     time_limit_s: float = 0.0  # synthetic: report how many finished within this
@@ -56,7 +59,8 @@ def check(cfg: BenchServeConfig) -> list[PolicyRun]:
         raise UserError("--workload poisson needs --rates, e.g. --rates 0.25,0.5 (req/s)")
     if cfg.backend not in ("offline", "openai"):
         raise UserError(f"--backend {cfg.backend!r}: choose offline or openai")
-    runs = [policy_run(p) for p in cfg.policies]
+    custom = custom_runs(cfg.run_config)
+    runs = [policy_run(p, custom) for p in cfg.policies]
     if cfg.lengths not in LENGTHS:
         raise UserError(f"--lengths {cfg.lengths!r}: choose one of {', '.join(LENGTHS)}")
     if cfg.lengths == "natural" and runs[0].is_oracle:
