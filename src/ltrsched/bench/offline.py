@@ -33,7 +33,8 @@ def build_engine(cfg: EngineConfig, run: PolicyRun, model: str | None = None) ->
                   "additional_config": {"ltrsched": run.plugin_block()}}
     args = EngineArgs(model=model or resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
                       max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
-                      max_num_batched_tokens=cfg.max_num_batched_tokens, seed=cfg.seed, **kwargs)
+                      max_num_batched_tokens=cfg.step_budget(), enable_chunked_prefill=cfg.chunked_prefill,
+                      seed=cfg.seed, **kwargs)
     return LLMEngine.from_engine_args(args)
 
 

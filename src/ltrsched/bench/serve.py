@@ -24,7 +24,7 @@ from ltrsched.bench.workload import (
 )
 from ltrsched.errors import UserError
 from ltrsched.report import add_ratios
-from ltrsched.vllm.server import EngineConfig, ServeConfig
+from ltrsched.vllm.server import EngineConfig, ServeConfig, without_chunked_prefill
 
 
 @dataclass(slots=True)
@@ -127,6 +127,8 @@ def needs_ranker(runs: list[PolicyRun]) -> bool:
 def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run every policy on every arrival pattern; print tables, write CSV/PNG/JSON to ``out_dir``."""
     runs = check(cfg)
+    if cfg.lengths == "natural":
+        cfg = without_chunked_prefill(cfg, "natural lengths (every request is seeded)")
     if needs_ranker(runs):
         from ltrsched.predictor import ensure_default_ranker
 

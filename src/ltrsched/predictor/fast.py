@@ -126,7 +126,7 @@ class FastRanker:
         for alpha in cfg.alphas:
             model = _fit(alpha, x_tr, y_tr, censored)
             tau = mean_list_tau(-model.predict(x_va), [e.output_len for e in val], censored=[e.censored for e in val])
-            if tau > best[0]:
+            if best[2] is None or tau > best[0]:  # a val split under one list gives nan: keep the first
                 best = (tau, alpha, model)
         tau, alpha, model = best
         manifest = {"kind": KIND, "name": name, "config": asdict(cfg), "alpha": alpha,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.errors import UserError
-from ltrsched.vllm.server import EngineConfig, cpu_env, resolve_model
+from ltrsched.vllm.server import EngineConfig, cpu_env, resolve_model, without_chunked_prefill
 
 
 @dataclass(slots=True)
@@ -121,6 +121,7 @@ def label(cfg: LabelConfig, progress: bool = True) -> dict[str, Any]:
         out_path.unlink()
     todo = [i for i, (pid, _) in enumerate(prompts) if pid not in skip]
     temperature, top_p, repetition_penalty, max_tokens = sampling_of(cfg)
+    cfg = without_chunked_prefill(cfg, "labelling (every request is seeded)")
     os.environ.update(cpu_env(cfg.kv_cache_gib))
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: nothing to leak
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +130,8 @@ def label(cfg: LabelConfig, progress: bool = True) -> dict[str, Any]:
 
         llm = LLM(model=resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
                   max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
-                  max_num_batched_tokens=cfg.max_num_batched_tokens, seed=cfg.seed)
+                  max_num_batched_tokens=cfg.step_budget(),
+                  enable_chunked_prefill=cfg.chunked_prefill, seed=cfg.seed)
         try:
             for lo in range(0, len(todo), cfg.chunk):
                 chunk = todo[lo:lo + cfg.chunk]

