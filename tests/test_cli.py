@@ -18,7 +18,7 @@ def test_every_command_and_benchmark_is_registered() -> None:
     commands = _choices(cli.build_parser())
     assert set(commands) == {"train", "eval", "score", "simulate", "fit-cost", "serve", "label", "bench", "demo"}
     assert set(_choices(commands["bench"])) == {"predictor", "sim", "plugin", "serve", "calibrate", "vllm-client",
-                                                "soak"}
+                                                "soak", "online-curve"}
 
 
 def test_bench_plugin_has_its_config_flags() -> None:

@@ -124,6 +124,18 @@ def needs_ranker(runs: list[PolicyRun]) -> bool:
     return any(run.reads_score for run in runs)
 
 
+def run_pattern(cfg: BenchServeConfig, runs: list[PolicyRun], requests: list[BenchRequest], out_dir: Path,
+                tag: str, progress: bool) -> list[RunResult]:
+    """Every policy on one arrival pattern, in order; a natural-length oracle is told the first run's lengths."""
+    results: list[RunResult] = []
+    for run in runs:
+        labelled = requests
+        if cfg.lengths == "natural" and run.is_oracle:  # the first run labelled these prompts and seeds
+            labelled = with_labels(requests, lengths_of(results[0]))
+        results.append(run_policy(cfg, with_step_log(cfg, run, out_dir, tag), labelled, progress))
+    return results
+
+
 def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = True) -> dict[str, Any]:
     """Run every policy on every arrival pattern; print tables, write CSV/PNG/JSON to ``out_dir``."""
     runs = check(cfg)
@@ -145,12 +157,7 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
     log = sys.stderr if as_json else sys.stdout
     for tag, rate in patterns:
         requests = poisson(base, rate, seed=cfg.seed) if rate is not None else burst(base)
-        results: list[RunResult] = []
-        for run in runs:
-            labelled = requests
-            if cfg.lengths == "natural" and run.is_oracle:  # the first run labelled these prompts and seeds
-                labelled = with_labels(requests, lengths_of(results[0]))
-            results.append(run_policy(cfg, with_step_log(cfg, run, out_dir, tag), labelled, progress))
+        results = run_pattern(cfg, runs, requests, out_dir, tag, progress)
         rows = [report.summarize_run(r, cfg.k, cfg.time_limit_s) for r in results]
         add_ratios(rows)
         if cfg.lengths == "natural":
