@@ -25,8 +25,8 @@ import numpy as np
 
 from ltrsched.errors import UserError
 from ltrsched.predictor.blend import blend_on_window
-from ltrsched.predictor.censor import concordance, is_censored
-from ltrsched.predictor.data import LengthExample, prompt_text
+from ltrsched.predictor.censor import concordance
+from ltrsched.predictor.data import LengthExample, parse_row, prompt_text, row_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear
 
 COLUMNS = ("served", "shipped", "online", "blend", "blend_weight", "offline_fast", "two_sample")
@@ -69,13 +69,14 @@ def read_stream(path: str | Path) -> Stream:
             continue
         try:
             row = json.loads(line)
-            key, n = str(row["id"]), int(row["output_len"])
-            prompt = row["messages"] if "messages" in row else row["prompt"]
-            sample = int(row.get("sample", 0))
+            prompt, n, _ = parse_row(row)  # the training loader's checks: a file that trains also replays
+            if n is None:
+                raise ValueError("missing 'output_len' (a label file has lengths, not response texts)")
+            key, sample, censored = str(row["id"]), int(row.get("sample", 0)), row_censored(row)
         except (ValueError, KeyError, TypeError) as exc:
             raise UserError(f"{path}:{lineno}: not a label row ({exc})") from None
         if sample == 0:
-            first[key] = (prompt_text(prompt), n, is_censored(row.get("finish_reason")))
+            first[key] = (prompt_text(prompt), n, censored)
         elif sample == 1:
             second[key] = n
     if not first:
