@@ -66,3 +66,15 @@ def test_train_reads_a_served_log_with_censored_rows(tmp_path, capsys):
     assert main(["train", "--tier", "fast", "--data", str(log), "--out", str(tmp_path / "m"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)["manifest"]["data"]
     assert 0.25 * data["train"] < data["train_censored"] < 0.42 * data["train"]  # about a third, all counted
+
+
+def test_a_transformer_preset_on_data_trains_the_shipped_architecture(tmp_path, capsys):
+    """`train --preset demo --data FILE` gives what the default ranker is (MiniLM + fast tier, their ensemble), so a
+    ranker trained on a served model's own labels compares with the shipped one on architecture, not only data."""
+    out = tmp_path / "served-ranker"
+    assert main(["train", "--preset", "demo", "--data", str(FIXTURE), "--out", str(out), "--max-steps", "2",
+                 "--eval-every", "2", "--quiet", "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)["manifest"]
+    assert manifest["kind"] == "ensemble" and (out / "minilm" / "manifest.json").is_file()
+    assert (out / "fast" / "weights.npz").is_file()
+    assert manifest["data"]["source"] == str(FIXTURE) and manifest["data"]["train"] > 100

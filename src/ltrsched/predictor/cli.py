@@ -65,9 +65,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     t, m, f = apply_preset(args.preset, from_namespace(TrainConfig, args), from_namespace(ModelConfig, args),
                            from_namespace(FastConfig, args, prompt_format=args.prompt_format))
     ranker: Any
-    if args.preset and PRESETS[args.preset].transformer and args.data == "sharegpt":
+    if args.preset and PRESETS[args.preset].transformer:  # the preset's ensemble, on ShareGPT or on --data
+        splits = None if args.data == "sharegpt" else _split_for_training(args)
         ranker = train_preset(args.preset, out, progress=not args.quiet, limit=args.limit, train_cfg=t,
-                              model_cfg=m, fast_cfg=f, turns=args.turns)
+                              model_cfg=m, fast_cfg=f, turns=args.turns, splits=splits)
     else:
         train, val, note = _split_for_training(args)
         if args.preset == "fast" or args.tier == "fast":

@@ -76,19 +76,23 @@ def clean_splits(train: list[LengthExample], val: list[LengthExample], test: lis
 
 def train_preset(name: str, out: str | Path, progress: bool = True, limit: int | None = None,
                  train_cfg: TrainConfig | None = None, model_cfg: ModelConfig | None = None,
-                 fast_cfg: FastConfig | None = None, turns: str = "first") -> Any:
-    """Train a preset on ShareGPT (train split, ``turns`` "first" or "all"; val = first turns for model
-    selection) and save it to ``out``: demo/default hold ``out/minilm`` (transformer), ``out/fast`` (fast tier)
-    and, in ``out``, their ensemble.
+                 fast_cfg: FastConfig | None = None, turns: str = "first",
+                 splits: tuple[list[LengthExample], list[LengthExample], dict[str, Any]] | None = None) -> Any:
+    """Train a preset and save it to ``out``: demo/default hold ``out/minilm`` (transformer), ``out/fast`` (fast
+    tier) and, in ``out``, their ensemble. The data: ShareGPT (train split, ``turns`` "first" or "all"; val = first
+    turns for model selection), or ``splits`` = (train, val, data note), e.g. a served model's own labels, so a
+    ranker trained on them has the shipped ranker's architecture.
     """
     from ltrsched.predictor.ensemble import EnsembleRanker
 
     out = Path(out)
     turns = PRESETS[name].turns if turns == "first" else turns
     t, m, f = apply_preset(name, train_cfg or TrainConfig(), model_cfg or ModelConfig(), fast_cfg)
-    train, val, leaks = clean_splits(load_sharegpt("train", turns=turns, limit=limit), load_sharegpt("val"),
-                                     load_sharegpt("test"))
-    note = {"source": "sharegpt", "turns": turns, "tokenizer": "llama3", **leaks}
+    if splits is None:
+        train, val, leaks = clean_splits(load_sharegpt("train", turns=turns, limit=limit), load_sharegpt("val"),
+                                         load_sharegpt("test"))
+        splits = train, val, {"source": "sharegpt", "turns": turns, "tokenizer": "llama3", **leaks}
+    train, val, note = splits
     fast_dir = out if not PRESETS[name].transformer else out / "fast"
     fast = FastRanker.train(train, val, f, name="fast-linear")
     fast.manifest["data"].update(note)

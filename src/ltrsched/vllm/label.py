@@ -3,9 +3,12 @@
 The paper labels prompts with the served model's samples at temperature 1.0. Each request gets its own seed (a
 fixed seed gives identical samples for identical prompts); with ``--samples 2`` the second sample, used as a
 "prediction" of the first, gives the ranking-quality ceiling (the paper's "optimal prediction" tau).
-``--natural`` samples as ``bench serve --lengths natural`` does (a chat setting). Rows are written a chunk at a
-time, so a run cut short keeps what it labelled and ``--resume`` labels only the prompts not in the file yet (the
-seeds depend on the prompt's index, so a resumed file is the file one run would have written).
+``--natural`` samples as ``bench serve --lengths natural`` does (a chat setting). The engine is kept full
+(``--chunk`` requests in it at once: an engine call per chunk idles most slots while a chunk's last long answers
+finish) and each row is written as soon as it and every earlier prompt's rows are done, so the file is in prompt
+order, a run cut short keeps what it labelled, and ``--resume`` labels only the prompts not in the file yet (the
+seeds depend on the prompt's index, so a resumed file is the file one run would have written). Prompts are
+rendered with the model's chat template exactly as ``bench serve`` renders them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +39,9 @@ class LabelConfig(EngineConfig):
     natural: bool = field(default=False, metadata={
         "help": "sample as `bench serve --lengths natural` (temperature 0.7, top_p 0.9, repetition penalty 1.1, "
                 "cap 768); overrides the three sampling options and --max-tokens"})
-    chunk: int = field(default=256, metadata={"help": "prompts per engine call; each chunk is written at once"})
+    chunk: int = field(default=256, metadata={
+        "help": "requests kept in the engine at once (at least --max-num-seqs keeps every slot busy); rows are "
+                "written as they finish, in prompt order"})
     resume: bool = field(default=False, metadata={"help": "keep the rows already in --out, label the rest"})
     max_prompt_len: int = field(default=1024, metadata={"help": "skip longer prompts, tokens"})
 
@@ -107,7 +113,7 @@ def done_ids(path: Path, samples: int) -> set[str]:
 
 
 def label(cfg: LabelConfig, progress: bool = True) -> dict[str, Any]:
-    """Generate, write ``cfg.out`` (a chunk at a time), and return a summary (rows, capped share, two-sample tau)."""
+    """Generate, write ``cfg.out`` (row by row, in prompt order); a summary (rows, capped share, two-sample tau)."""
     if cfg.samples < 1:
         raise UserError(f"--samples must be >= 1, got {cfg.samples}")
     if cfg.chunk < 1:
@@ -120,42 +126,65 @@ def label(cfg: LabelConfig, progress: bool = True) -> dict[str, Any]:
     if not cfg.resume and out_path.exists():
         out_path.unlink()
     todo = [i for i, (pid, _) in enumerate(prompts) if pid not in skip]
-    temperature, top_p, repetition_penalty, max_tokens = sampling_of(cfg)
     cfg = without_chunked_prefill(cfg, "labelling (every request is seeded)")
     os.environ.update(cpu_env(cfg.kv_cache_gib))
     os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # in-process: nothing to leak
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if todo:
-        from vllm import LLM, SamplingParams
+        from vllm import LLM
 
         llm = LLM(model=resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
                   max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
                   max_num_batched_tokens=cfg.step_budget(),
                   enable_chunked_prefill=cfg.chunked_prefill, seed=cfg.seed)
         try:
-            for lo in range(0, len(todo), cfg.chunk):
-                chunk = todo[lo:lo + cfg.chunk]
-                if progress:
-                    print(f"labelling prompts {lo + 1}-{lo + len(chunk)} of {len(todo)} "
-                          f"({len(skip)} already in {out_path})", file=sys.stderr)
-                convs = [prompts[i][1] for i in chunk for _ in range(cfg.samples)]
-                params = [SamplingParams(temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
-                                         max_tokens=max_tokens, seed=seed_of(cfg.seed, i, s))
-                          for i in chunk for s in range(cfg.samples)]
-                outputs = llm.chat(convs, params, use_tqdm=progress)
-                with out_path.open("a", encoding="utf-8") as fh:
-                    for j, out in enumerate(outputs):
-                        i, s = chunk[j // cfg.samples], j % cfg.samples
-                        comp = out.outputs[0]
-                        row = {"id": prompts[i][0], "messages": prompts[i][1], "output_len": len(comp.token_ids),
-                               "finish_reason": comp.finish_reason, "sample": s, "seed": seed_of(cfg.seed, i, s),
-                               "prompt_len": len(out.prompt_token_ids or ())}
-                        fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            with out_path.open("a", encoding="utf-8") as fh:
+                for row in generate_rows(llm.llm_engine, prompts, todo, cfg, progress=progress, kept=len(skip)):
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    fh.flush()
         finally:
             llm.llm_engine.engine_core.shutdown()
     print(f"wrote {len(todo) * cfg.samples} rows to {out_path}" + (f" ({len(skip)} prompts kept)" if skip else ""),
           file=sys.stderr)
     return summarize_labels(out_path, cfg.samples)
+
+
+def generate_rows(engine: Any, prompts: list[tuple[str, list[dict[str, str]]]], todo: list[int], cfg: LabelConfig,
+                  progress: bool = True, kept: int = 0) -> Iterator[dict[str, Any]]:
+    """Label rows of ``todo`` (prompt indices) in prompt order, ``cfg.chunk`` requests in the engine at once."""
+    from tqdm import tqdm
+    from vllm.sampling_params import RequestOutputKind
+
+    from vllm import SamplingParams
+
+    temperature, top_p, repetition_penalty, max_tokens = sampling_of(cfg)
+    tokenizer = engine.get_tokenizer()
+    jobs = [(i, s) for i in todo for s in range(cfg.samples)]
+    finished: dict[int, dict[str, Any]] = {}
+    added = written = 0
+    bar = tqdm(total=len(jobs), desc=f"labelling ({kept} prompts already in the file)", unit="row",
+               disable=not progress, file=sys.stderr, mininterval=2.0)
+    while written < len(jobs):
+        while added < len(jobs) and added - written - len(finished) < cfg.chunk:
+            i, s = jobs[added]
+            text = tokenizer.apply_chat_template(prompts[i][1], add_generation_prompt=True, tokenize=False)
+            engine.add_request(str(added), text, SamplingParams(
+                temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty, max_tokens=max_tokens,
+                seed=seed_of(cfg.seed, i, s), output_kind=RequestOutputKind.FINAL_ONLY))
+            added += 1
+        for out in engine.step():
+            if out.finished:
+                i, s = jobs[int(out.request_id)]
+                comp = out.outputs[0]
+                finished[int(out.request_id)] = {
+                    "id": prompts[i][0], "messages": prompts[i][1], "output_len": len(comp.token_ids),
+                    "finish_reason": comp.finish_reason, "sample": s, "seed": seed_of(cfg.seed, i, s),
+                    "prompt_len": len(out.prompt_token_ids or ())}
+        while written in finished:
+            yield finished.pop(written)
+            written += 1
+            bar.update(1)
+    bar.close()
 
 
 def summarize_labels(path: Path, samples: int) -> dict[str, Any]:
