@@ -13,8 +13,10 @@ import pytest
 
 from ltrsched.cli import main
 from ltrsched.errors import UserError
+from ltrsched.predictor.blend import from_header
 from ltrsched.predictor.curve import CurveConfig, learning_curve, read_stream
 from ltrsched.predictor.data import LengthExample
+from ltrsched.predictor.online import OnlineConfig, OnlineLinear, load_state
 from tests.predictor.test_online import planted
 
 
@@ -45,7 +47,8 @@ def test_the_online_ranker_overtakes_a_blind_shipped_ranker(tmp_path: Path,
     write_labels(labels, train + test, samples=2)  # 480 prompts
     stream = read_stream(labels)
     assert len(stream.texts) == 480 and stream.censored.sum() == 80 and (stream.second >= 0).all()
-    rows = learning_curve(CurveConfig(every=80, eval_rows=80), PromptLengthRanker(), stream)
+    state = tmp_path / "online.npz"
+    rows = learning_curve(CurveConfig(every=80, eval_rows=80, save_state=str(state)), PromptLengthRanker(), stream)
     assert [r["served"] for r in rows] == [0, 80, 160, 240, 320, 400]
     first, last = rows[0], rows[-1]
     assert first["online"] == 0.0 and first["blend"] == first["shipped"]  # nothing learned: the shipped order
@@ -55,6 +58,10 @@ def test_the_online_ranker_overtakes_a_blind_shipped_ranker(tmp_path: Path,
     assert last["offline_fast"] > 0.3  # the fast tier trained on the same 400 rows learns the rule too
     assert math.isnan(first["offline_fast"])  # nothing to train on before any row is served
     assert all(r["two_sample"] > 0.8 for r in rows)  # the second sample is the first plus one token
+    model = OnlineLinear(OnlineConfig())  # the state an engine would start from (the plugin's online_state)
+    blend, window = from_header(load_state(state, model), model)
+    assert model.num_rows == 480 and len(window) == 480  # the whole stream, not only up to the last evaluation
+    assert blend.weight > 0 and np.count_nonzero(model.coef) > 100
 
 
 def test_the_cli_writes_a_table_csv_and_plot_and_names_bad_rows(tmp_path: Path,

@@ -63,3 +63,19 @@ def blend_on_window(window: Sequence[tuple[float, float, int, bool]], min_rows: 
         s, o, n, c = (np.array(col) for col in zip(*window, strict=True))
         weight, shift, scale, conc = choose(s, o, n, c.astype(bool), ratio)
     return Blend(weight, shift, scale, model.snapshot(), conc, model.num_rows)
+
+
+def to_header(blend: Blend, window: Sequence[tuple[float, float, int, bool]]) -> dict[str, Any]:
+    """The blend and its window as a saved state's header (``online.save_state``'s ``extra``)."""
+    return {"blend": {"weight": blend.weight, "shift": blend.shift, "scale": blend.scale,
+                      "concordance": blend.concordance}, "window": [list(row) for row in window]}
+
+
+def from_header(meta: dict[str, Any], model: Any) -> tuple[Blend, list[tuple[float, float, int, bool]]]:
+    """The Blend and window rows a header saved (``model``: the restored ``OnlineLinear``); what ``to_header``
+    wrote, so a restart ranks as the engine did before it."""
+    b = meta.get("blend", {})
+    window = [(float(s), float(o), int(n), bool(c)) for s, o, n, c in meta.get("window", [])]
+    blend = Blend(float(b.get("weight", 0.0)), float(b.get("shift", 0.0)), float(b.get("scale", 0.0)),
+                  model.snapshot(), float(b.get("concordance", 0.5)), model.num_rows)
+    return blend, window

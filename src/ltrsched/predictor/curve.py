@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from ltrsched.errors import UserError
-from ltrsched.predictor.blend import blend_on_window
+from ltrsched.predictor.blend import blend_on_window, to_header
 from ltrsched.predictor.censor import concordance
 from ltrsched.predictor.data import LengthExample, parse_row, prompt_text, row_censored
-from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear
+from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, save_state
 
 COLUMNS = ("served", "shipped", "online", "blend", "blend_weight", "offline_fast", "two_sample")
 
@@ -44,6 +44,7 @@ class CurveConfig:
     min_rows: int = 100  # the plugin's online_min_rows
     n_features: int = 2**18  # the plugin's online_n_features
     offline: bool = True  # also train the fast tier offline at each evaluation (seconds each)
+    save_state: str = ""  # after the curve, learn the rest of the stream and save the plugin's online_state here
     out_dir: str = "runs/online-curve"  # CSV and plot
 
 
@@ -102,8 +103,34 @@ def offline_fast(stream: Stream, n: int) -> Any:
     return FastRanker.train(rows[:cut], rows[cut:] or rows[:cut])
 
 
+class Replay:
+    """The online learner as the plugin runs it, fed the stream's rows in order, ``batch`` at a time."""
+
+    def __init__(self, cfg: CurveConfig, shipped_scores: np.ndarray, stream: Stream) -> None:
+        self.cfg, self.shipped_scores, self.stream = cfg, shipped_scores, stream
+        self.model = OnlineLinear(OnlineConfig(n_features=cfg.n_features, learning_rate=cfg.learning_rate))
+        self.window: deque[tuple[float, float, int, bool]] = deque(maxlen=cfg.window)
+        self.blend = blend_on_window(self.window, cfg.min_rows, self.model, PAIR_RATIO)
+        self.served = 0
+
+    def serve_until(self, n: int) -> None:
+        """Learn rows up to ``n`` (each scored before it is learned, kept in the blend window) and re-blend."""
+        s = self.stream
+        while self.served < n:
+            lo, hi = self.served, min(n, self.served + self.cfg.batch)
+            before = self.model.learn(s.texts[lo:hi], s.lens[lo:hi].tolist(), s.censored[lo:hi].tolist())
+            self.window.extend(zip(self.shipped_scores[lo:hi].tolist(), before.tolist(), s.lens[lo:hi].tolist(),
+                                   s.censored[lo:hi].tolist(), strict=True))
+            self.blend = blend_on_window(self.window, self.cfg.min_rows, self.model, PAIR_RATIO)
+            self.served = hi
+
+    def save(self, path: str | Path) -> Path:
+        """The plugin's ``online_state`` file: an engine started with it ranks as this replay ends."""
+        return save_state(path, self.model, to_header(self.blend, self.window))
+
+
 def learning_curve(cfg: CurveConfig, shipped: Any, stream: Stream, progress: Any = None) -> list[dict[str, float]]:
-    """One row per evaluation point (``COLUMNS``)."""
+    """One row per evaluation point (``COLUMNS``); with ``cfg.save_state``, the state after the whole stream."""
     if cfg.every < 1 or cfg.eval_rows < 2 or cfg.batch < 1:
         raise UserError(f"--every, --eval-rows and --batch must be >= 1, 2 and 1; got {cfg.every}, "
                         f"{cfg.eval_rows}, {cfg.batch}")
@@ -112,26 +139,16 @@ def learning_curve(cfg: CurveConfig, shipped: Any, stream: Stream, progress: Any
         raise UserError(f"{total} labelled prompts: need at least --every + --eval-rows = "
                         f"{cfg.every + cfg.eval_rows}")
     shipped_scores = np.asarray(shipped.score(stream.texts), dtype=np.float64)
-    model = OnlineLinear(OnlineConfig(n_features=cfg.n_features, learning_rate=cfg.learning_rate))
-    window: deque[tuple[float, float, int, bool]] = deque(maxlen=cfg.window)
-    blend = blend_on_window(window, cfg.min_rows, model, PAIR_RATIO)
+    replay = Replay(cfg, shipped_scores, stream)
     out: list[dict[str, float]] = []
-    served = 0
     for point in range(0, total - cfg.eval_rows + 1, cfg.every):
-        while served < point:
-            hi = min(point, served + cfg.batch)
-            before = model.learn(stream.texts[served:hi], stream.lens[served:hi].tolist(),
-                                 stream.censored[served:hi].tolist())
-            window.extend(zip(shipped_scores[served:hi].tolist(), before.tolist(),
-                              stream.lens[served:hi].tolist(), stream.censored[served:hi].tolist(), strict=True))
-            blend = blend_on_window(window, cfg.min_rows, model, PAIR_RATIO)
-            served = hi
+        replay.serve_until(point)
         idx = slice(point, point + cfg.eval_rows)
         texts, lens, cut = stream.texts[idx], stream.lens[idx], stream.censored[idx]
         row = {"served": float(point), "shipped": quality(shipped_scores[idx], lens, cut),
-               "online": quality(model.snapshot().score(texts), lens, cut),
-               "blend": quality(blend.combine(shipped_scores[idx], texts), lens, cut),
-               "blend_weight": blend.weight, "offline_fast": float("nan"), "two_sample": float("nan")}
+               "online": quality(replay.model.snapshot().score(texts), lens, cut),
+               "blend": quality(replay.blend.combine(shipped_scores[idx], texts), lens, cut),
+               "blend_weight": replay.blend.weight, "offline_fast": float("nan"), "two_sample": float("nan")}
         if cfg.offline and point >= 50:
             row["offline_fast"] = quality(offline_fast(stream, point).score(texts), lens, cut)
         second = stream.second[idx]
@@ -140,6 +157,9 @@ def learning_curve(cfg: CurveConfig, shipped: Any, stream: Stream, progress: Any
         out.append(row)
         if progress is not None:
             progress(row)
+    if cfg.save_state:
+        replay.serve_until(total)
+        replay.save(cfg.save_state)
     return out
 
 

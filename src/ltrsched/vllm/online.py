@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ltrsched.predictor.blend import Blend, blend_on_window
+from ltrsched.predictor.blend import Blend, blend_on_window, from_header, to_header
 from ltrsched.predictor.censor import is_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, load_state, save_state
 from ltrsched.vllm.config import PluginConfig
@@ -151,20 +151,15 @@ class OnlineLearner(RowWorker):
     def save(self, path: str) -> None:
         """Write the weights, the blend and the window (the learner thread, or shutdown after it stopped)."""
         self._next_save = time.monotonic() + SAVE_EVERY_S
-        b = self.blend
-        save_state(path, self.model, {"blend": {"weight": b.weight, "shift": b.shift, "scale": b.scale,
-                                                "concordance": b.concordance}, "window": list(self.window)})
+        save_state(path, self.model, to_header(self.blend, self.window))
         logger.info("ltrsched: online ranker saved to %s (%d rows learned, weight %.2f)", path,
-                    self.model.num_rows, b.weight)
+                    self.model.num_rows, self.blend.weight)
 
     def _load(self, path: str) -> None:
         if not Path(path).expanduser().is_file():
             return
-        meta = load_state(path, self.model)
-        b = meta.get("blend", {})
-        self.window.extend((float(s), float(o), int(n), bool(c)) for s, o, n, c in meta.get("window", []))
-        self.blend = Blend(float(b.get("weight", 0.0)), float(b.get("shift", 0.0)), float(b.get("scale", 0.0)),
-                           self.model.snapshot(), float(b.get("concordance", 0.5)), self.model.num_rows)
+        self.blend, window = from_header(load_state(path, self.model), self.model)
+        self.window.extend(window)
         logger.info("ltrsched: online ranker loaded from %s (%d rows learned, weight %.2f)", path,
                     self.model.num_rows, self.blend.weight)
 
