@@ -95,6 +95,13 @@ def test_report_ratios_table_csv_and_plot(tmp_path: Path) -> None:
     assert rows[0]["scoring_share"] == pytest.approx(0.1 / 30)
     table = report.format_table(rows, "t")
     assert "1.67x" in table and "fcfs" in table and math.isfinite(rows[0]["p99_per_token_latency"])
+    assert "learning %" not in table  # no run learned online
+    online = _result("ltr-online", [2.0, 4.0, 30.0])
+    online.plugin["online_learn_s"] = 0.3
+    rows.append(report.summarize_run(online, k=2, time_limit_s=5.0))
+    assert rows[2]["learning_share"] == pytest.approx(0.3 / 30)
+    last = report.format_table(rows, "t").splitlines()[-1]
+    assert "learning %" in report.format_table(rows, "t") and last.rstrip(" |").endswith("1.00")
     report.write_records_csv(tmp_path / "r.csv", results, "burst")
     with open(tmp_path / "r.csv") as f:
         assert len(list(csv.DictReader(f))) == 6

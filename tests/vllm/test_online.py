@@ -66,6 +66,7 @@ def test_a_planted_rule_is_learned_and_blended_in(tiny_llama_dir: Path, fast_ran
     stats = sched.ltrsched_stats()
     assert stats["num_online_rows"] == 320 and stats["num_online_dropped"] == 0
     assert stats["online_weight"] > 0  # it orders the recent rows better than the shipped ranker
+    assert 0 < stats["online_learn_s"] < 60  # the learner thread's CPU time is counted (the burst's learning %)
     probe = planted(held_out[:60], seed=1)[0]
     shipped = load_ranker(fast_ranker_dir).score(probe)
     assert auc(shipped, probe) < 0.75  # the shipped ranker never saw the marker

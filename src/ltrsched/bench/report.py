@@ -29,6 +29,9 @@ def summarize_run(res: RunResult, k: int = 0, time_limit_s: float = 0.0) -> dict
     scoring = res.plugin.get("scoring_s")
     if scoring is not None and res.wall_s > 0:
         out["scoring_share"] = scoring / res.wall_s  # of engine wall time in the run
+    learning = res.plugin.get("online_learn_s")
+    if learning and res.wall_s > 0:
+        out["learning_share"] = learning / res.wall_s  # the online learner's CPU time, of engine wall time
     return out
 
 
@@ -37,7 +40,7 @@ def format_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
     baseline = rows[0].get("baseline", "fcfs") if rows else "fcfs"
     extra = [k for k in ("time_to_k_finished_s", "finished_within_limit") if rows and k in rows[0]]
     headers = ["policy", *[h for _, h, _ in COLUMNS], f"{baseline} / this mean", f"{baseline} / this makespan",
-               *extra, "scoring %"]
+               *extra, "scoring %", *(["learning %"] if any("learning_share" in r for r in rows) else [])]
     lines = []
     for r in rows:
         cells = [str(r["policy"])] + [cell(r.get(key), fmt) for key, _, fmt in COLUMNS]
@@ -46,6 +49,9 @@ def format_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
         cells += [cell(r[k], "{:.1f}") for k in extra]
         share = r.get("scoring_share")
         cells.append(cell(100 * share if share is not None else None, "{:.2f}"))
+        if len(headers) > len(cells):
+            learning = r.get("learning_share")
+            cells.append(cell(100 * learning if learning is not None else None, "{:.2f}"))
         lines.append(cells)
     return markdown_table(headers, lines, title)
 

@@ -33,6 +33,7 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "num_served_dropped": ("ltrsched_served_log_dropped", "served-log rows dropped because the writer fell behind"),
     "num_online_rows": ("ltrsched_online_rows", "finished requests the online ranker learned from"),
     "num_online_dropped": ("ltrsched_online_dropped", "finished requests the online ranker fell behind on"),
+    "online_learn_s": ("ltrsched_online_learning_seconds", "CPU seconds the online ranker's learner thread used"),
 }
 GAUGES: dict[str, tuple[str, str]] = {
     "num_tracked": ("ltrsched_tracked_requests", "requests the plugin holds (waiting, running or being scored)"),

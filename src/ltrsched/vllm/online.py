@@ -65,6 +65,7 @@ class OnlineLearner(RowWorker):
         self.window: deque[tuple[float, float, int, bool]] = deque(maxlen=settings.window)  # shipped, online, n, cut
         self.num_failed = 0  # batches the learner could not learn from (logged)
         self.num_updates = 0  # blends published
+        self.learn_s = 0.0  # CPU seconds the learner thread spent learning (what it takes from the engine)
         if settings.state:
             self._load(settings.state)
         self._tokenizer_factory = tokenizer_factory
@@ -101,6 +102,7 @@ class OnlineLearner(RowWorker):
         tokenizer = None
         while (row := self._queue.get()) is not None:
             rows, stop = self._batch(row)
+            t0 = time.thread_time()
             try:
                 tokenizer = tokenizer or self._tokenizer_factory()
                 self._learn(rows, tokenizer)
@@ -109,6 +111,7 @@ class OnlineLearner(RowWorker):
             except Exception as exc:  # a bad batch must not stop learning (or the engine)
                 self.num_failed += 1
                 logger.warning("ltrsched: online ranker: cannot learn from %d rows: %s", len(rows), exc)
+            self.learn_s += time.thread_time() - t0
             if stop:
                 return
 
@@ -167,9 +170,11 @@ class OnlineLearner(RowWorker):
 def online_stats(learner: OnlineLearner | None) -> dict[str, float]:
     """The learner's counters for ``ltrsched_stats`` (zeros when online learning is off)."""
     if learner is None:
-        return {"num_online_rows": 0, "num_online_dropped": 0, "num_online_updates": 0, "online_weight": 0.0}
+        return {"num_online_rows": 0, "num_online_dropped": 0, "num_online_updates": 0, "online_weight": 0.0,
+                "online_learn_s": 0.0}
     return {"num_online_rows": learner.model.num_rows, "num_online_dropped": learner.num_dropped,
-            "num_online_updates": learner.num_updates, "online_weight": learner.blend.weight}
+            "num_online_updates": learner.num_updates, "online_weight": learner.blend.weight,
+            "online_learn_s": learner.learn_s}
 
 
 class BlendedRanker:
