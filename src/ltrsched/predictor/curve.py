@@ -50,12 +50,14 @@ class CurveConfig:
 
 @dataclass(slots=True)
 class Stream:
-    """The replayed requests: prompt text, served length, whether capped, and a second sample's length (or -1)."""
+    """The replayed requests: prompt text, served length, whether capped, and a second sample's length (or -1)
+    and whether it was capped."""
 
     texts: list[str]
     lens: np.ndarray
     censored: np.ndarray
     second: np.ndarray
+    second_censored: np.ndarray
 
 
 def read_stream(path: str | Path) -> Stream:
@@ -64,7 +66,7 @@ def read_stream(path: str | Path) -> Stream:
     if not path.is_file():
         raise UserError(f"--labels {str(path)!r}: no such file; write one with `ltrsched label`")
     first: dict[str, tuple[str, int, bool]] = {}
-    second: dict[str, int] = {}
+    second: dict[str, tuple[int, bool]] = {}
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -79,13 +81,14 @@ def read_stream(path: str | Path) -> Stream:
         if sample == 0:
             first[key] = (prompt_text(prompt), n, censored)
         elif sample == 1:
-            second[key] = n
+            second[key] = (n, censored)
     if not first:
         raise UserError(f"{path}: no rows of sample 0")
     keys = list(first)
     return Stream(texts=[first[k][0] for k in keys], lens=np.array([first[k][1] for k in keys]),
                   censored=np.array([first[k][2] for k in keys], dtype=bool),
-                  second=np.array([second.get(k, -1) for k in keys]))
+                  second=np.array([second.get(k, (-1, False))[0] for k in keys]),
+                  second_censored=np.array([second.get(k, (-1, False))[1] for k in keys], dtype=bool))
 
 
 def quality(scores: np.ndarray, lens: np.ndarray, censored: np.ndarray) -> float:

@@ -188,19 +188,21 @@ def generate_rows(engine: Any, prompts: list[tuple[str, list[dict[str, str]]]], 
 
 
 def summarize_labels(path: Path, samples: int) -> dict[str, Any]:
-    """Rows, capped share, mean length and, with two samples, the second sample's tau against the first."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    by_id: dict[str, dict[int, int]] = {}
-    for r in rows:
-        by_id.setdefault(str(r["id"]), {})[int(r.get("sample", 0))] = int(r["output_len"])
-    summary: dict[str, Any] = {"out": str(path), "num_prompts": len(by_id), "num_rows": len(rows),
-                               "capped_share": sum(r["finish_reason"] == "length" for r in rows) / max(len(rows), 1),
-                               "mean_output_len": sum(int(r["output_len"]) for r in rows) / max(len(rows), 1)}
+    """Rows, capped share, mean length and, with two samples, the second sample's tau against the first (the
+    file read as ``bench online-curve`` reads it: samples 0 and 1)."""
+    from ltrsched.predictor.curve import read_stream
+
+    stream = read_stream(path)
+    two = stream.second >= 0
+    num_rows = len(stream.lens) + int(two.sum())
+    summary: dict[str, Any] = {
+        "out": str(path), "num_prompts": len(stream.texts), "num_rows": num_rows,
+        "capped_share": float(stream.censored.sum() + stream.second_censored[two].sum()) / num_rows,
+        "mean_output_len": float(stream.lens.sum() + stream.second[two].sum()) / num_rows}
     if samples >= 2:
         from ltrsched.predictor.metrics import mean_list_tau, split_tau
 
-        pairs = [(v[0], v[1]) for v in by_id.values() if 0 in v and 1 in v]
-        first, second = [a for a, _ in pairs], [b for _, b in pairs]
+        first, second = stream.lens[two].tolist(), stream.second[two].tolist()
         # Sample 1 as the "prediction" of sample 0: higher score = shorter, so negate its length.
         summary["optimal_tau_lists"] = mean_list_tau([-x for x in second], first)
         summary["optimal_tau_split"] = split_tau([-x for x in second], first)
