@@ -79,3 +79,18 @@ def test_natural_labels_sample_as_the_natural_benchmark() -> None:
     assert sampling_of(cfg) == (NATURAL.temperature, NATURAL.top_p, NATURAL.repetition_penalty, NATURAL_MAX_TOKENS)
     assert sampling_of(LabelConfig(temperature=0.5, top_p=0.8, repetition_penalty=1.2, max_tokens=9)) == (
         0.5, 0.8, 1.2, 9)
+
+
+def test_a_kv_cache_larger_than_the_machine_is_one_line_naming_the_option(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE")  # the suite's 1 GiB would win over --kv-cache-gib
+    model = build_tiny_llama(tmp_path / "tiny")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "p0", "prompt": "hello"}) + "\n")
+    out = tmp_path / "labels.jsonl"
+    rc = main(["label", "--model", str(model), "--prompts", str(prompts), "--num-prompts", "1", "--max-tokens", "4",
+               "--max-model-len", "256", "--kv-cache-gib", "100000", "--out", str(out), "--no-progress"])
+    assert rc == 2  # a user error, not a traceback
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "reserve 100000 GiB of KV cache" in err and "smaller --kv-cache-gib" in err
+    assert not out.exists() or out.read_text() == ""  # nothing half-written

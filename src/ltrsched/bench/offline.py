@@ -17,7 +17,7 @@ from typing import Any
 
 from ltrsched.bench.runs import PolicyRun, RequestTracker, RunResult, client_priorities, sampling_extra_args
 from ltrsched.bench.workload import BenchRequest, sampling_fields
-from ltrsched.vllm.server import PLUGIN_FACTORY, EngineConfig, cpu_env, resolve_model
+from ltrsched.vllm.server import PLUGIN_FACTORY, EngineConfig, cpu_env, kv_cache_must_fit, resolve_model
 
 
 def build_engine(cfg: EngineConfig, run: PolicyRun, model: str | None = None) -> Any:
@@ -35,7 +35,8 @@ def build_engine(cfg: EngineConfig, run: PolicyRun, model: str | None = None) ->
                       max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
                       max_num_batched_tokens=cfg.step_budget(), enable_chunked_prefill=cfg.chunked_prefill,
                       seed=cfg.seed, **kwargs)
-    return LLMEngine.from_engine_args(args)
+    with kv_cache_must_fit(cfg.kv_cache_gib):
+        return LLMEngine.from_engine_args(args)
 
 
 def engine_scheduler(engine: Any) -> Any:

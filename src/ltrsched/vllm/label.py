@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.errors import UserError
-from ltrsched.vllm.server import EngineConfig, cpu_env, resolve_model, without_chunked_prefill
+from ltrsched.vllm.server import EngineConfig, cpu_env, kv_cache_must_fit, resolve_model, without_chunked_prefill
 
 
 @dataclass(slots=True)
@@ -133,10 +133,11 @@ def label(cfg: LabelConfig, progress: bool = True) -> dict[str, Any]:
     if todo:
         from vllm import LLM
 
-        llm = LLM(model=resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
-                  max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
-                  max_num_batched_tokens=cfg.step_budget(),
-                  enable_chunked_prefill=cfg.chunked_prefill, seed=cfg.seed)
+        with kv_cache_must_fit(cfg.kv_cache_gib):
+            llm = LLM(model=resolve_model(cfg.model), dtype=cfg.dtype, enforce_eager=cfg.enforce_eager,
+                      max_model_len=cfg.max_model_len, max_num_seqs=cfg.max_num_seqs,
+                      max_num_batched_tokens=cfg.step_budget(),
+                      enable_chunked_prefill=cfg.chunked_prefill, seed=cfg.seed)
         try:
             with out_path.open("a", encoding="utf-8") as fh:
                 for row in generate_rows(llm.llm_engine, prompts, todo, cfg, progress=progress, kept=len(skip)):

@@ -9,6 +9,7 @@ whole group.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import json
 import math
@@ -19,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -89,6 +91,22 @@ def resolve_model(name: str) -> str:
     if not Path(name).is_dir():
         raise UserError(f"--model {name!r} is not a folder; give a HF model folder, 'smollm2' or 'tiny'")
     return name
+
+
+@contextlib.contextmanager
+def kv_cache_must_fit(kv_cache_gib: int) -> Iterator[None]:
+    """Around an in-process engine start: vLLM's refusal to reserve the KV cache (a traceback from the worker)
+    becomes one line naming the option to change."""
+    try:
+        yield
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "kv cache" not in first.lower() and "kvcache" not in first.lower():
+            raise
+        gib = os.environ.get("VLLM_CPU_KVCACHE_SPACE", str(kv_cache_gib))  # cpu_env keeps a value already set
+        raise UserError(f"the engine cannot reserve {gib} GiB of KV cache here (--kv-cache-gib, or "
+                        f"VLLM_CPU_KVCACHE_SPACE when set: {first}); pass a smaller --kv-cache-gib or stop what "
+                        "else holds memory") from None
 
 
 def cpu_env(kv_cache_gib: int) -> dict[str, str]:
