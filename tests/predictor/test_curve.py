@@ -89,3 +89,22 @@ def test_the_cli_writes_a_table_csv_and_plot_and_names_bad_rows(tmp_path: Path,
         read_stream(labels)
     assert main(["bench", "online-curve", "--labels", str(tmp_path / "none.jsonl")]) == 2
     assert "none.jsonl" in capsys.readouterr().err
+
+
+def test_a_prompt_holding_unicode_line_separators_stays_one_row(tmp_path: Path) -> None:
+    from ltrsched.vllm.label import done_ids
+
+    labels = tmp_path / "labels.jsonl"
+    texts = ["plain prompt", "a line\u2028separator inside", "next\x85line and a\u2029paragraph", "last"]
+    with labels.open("w", encoding="utf-8") as fh:  # as `ltrsched label` writes: ensure_ascii=False keeps them raw
+        for i, text in enumerate(texts):
+            fh.write(json.dumps({"id": f"p{i}", "messages": [{"role": "user", "content": text}],
+                                 "output_len": 10 + i, "finish_reason": "stop", "sample": 0},
+                                ensure_ascii=False) + "\n")
+    assert len(labels.read_text(encoding="utf-8").splitlines()) > len(texts)  # what cut rows in two before
+    stream = read_stream(labels)
+    assert stream.texts[1].endswith("a line\u2028separator inside") and stream.lens.tolist() == [10, 11, 12, 13]
+    assert done_ids(labels, samples=1) == {"p0", "p1", "p2", "p3"}  # --resume keeps all four
+    labels.write_bytes(labels.read_bytes() + b'{"id": "p4", "messages": "\xff"}\n')
+    with pytest.raises(UserError, match=r"labels\.jsonl:5: not UTF-8"):
+        read_stream(labels)

@@ -104,14 +104,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def read_prompts(path: Path) -> list[Any]:
     """The prompt (or messages) of each JSONL row; a bad row is an error naming the file and line."""
-    from ltrsched.predictor.data import parse_row
+    from ltrsched.predictor.data import jsonl_lines, parse_row
 
     if not path.is_file():
         raise UserError(f"--input {path}: no such file")
     prompts: list[Any] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in jsonl_lines(path, errors="replace"):
         try:
             prompts.append(parse_row(json.loads(line), need_output=False)[0])
         except ValueError as exc:

@@ -26,7 +26,7 @@ import numpy as np
 from ltrsched.errors import UserError
 from ltrsched.predictor.blend import blend_on_window, to_header
 from ltrsched.predictor.censor import concordance
-from ltrsched.predictor.data import LengthExample, parse_row, prompt_text, row_censored
+from ltrsched.predictor.data import LengthExample, jsonl_lines, parse_row, prompt_text, row_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, save_state
 
 COLUMNS = ("served", "shipped", "online", "blend", "blend_weight", "offline_fast", "two_sample")
@@ -67,9 +67,7 @@ def read_stream(path: str | Path) -> Stream:
         raise UserError(f"--labels {str(path)!r}: no such file; write one with `ltrsched label`")
     first: dict[str, tuple[str, int, bool]] = {}
     second: dict[str, tuple[int, bool]] = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in jsonl_lines(path):
         try:
             row = json.loads(line)
             prompt, n, _ = parse_row(row)  # the training loader's checks: a file that trains also replays

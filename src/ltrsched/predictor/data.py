@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,6 +246,21 @@ def load_jsonl_report(path: str | Path, tokenizer: str | None = None,
                               prompt_len=pl, censored=censored, meta={"line": lineno})
                 for (lineno, rid, prompt, n, _, censored), pl in zip(rows, prompt_lens, strict=True)]
     return examples, bad
+
+
+def jsonl_lines(path: Path, errors: str = "strict") -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-blank line of a JSONL file, split on newlines only: ``str.splitlines``
+    also splits at U+2028, U+0085 and other separators a JSON string may hold raw (``json.dumps(...,
+    ensure_ascii=False)`` writes them), cutting such a row in two. A line that is not UTF-8 is an error naming it
+    (``errors="replace"`` reads it with replacement characters instead)."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8", errors=errors)
+            except UnicodeDecodeError as exc:
+                raise UserError(f"{path}:{lineno}: not UTF-8 ({exc})") from None
+            if text.strip():
+                yield lineno, text
 
 
 def load_jsonl(path: str | Path, tokenizer: str | None = None, skip_bad: bool = False) -> list[LengthExample]:

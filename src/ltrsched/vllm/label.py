@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.errors import UserError
+from ltrsched.predictor.data import jsonl_lines
 from ltrsched.vllm.server import EngineConfig, cpu_env, kv_cache_must_fit, resolve_model, without_chunked_prefill
 
 
@@ -69,9 +70,7 @@ def read_prompt_file(path: Path) -> list[tuple[str, list[dict[str, str]]]]:
     if not path.is_file():
         raise UserError(f"--prompts {str(path)!r}: not 'sharegpt' and no such file")
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in jsonl_lines(path):
         try:
             row = json.loads(line)
             prompt, _, _ = parse_row(row, need_output=False)
@@ -100,9 +99,7 @@ def done_ids(path: Path, samples: int) -> set[str]:
     counts: dict[str, int] = {}
     if not path.is_file():
         return set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in jsonl_lines(path):
         try:
             key = str(json.loads(line)["id"])
         except (ValueError, KeyError, TypeError):
