@@ -15,6 +15,7 @@ it cannot order is left out), which equals Kendall's tau-a on uncensored rows wi
 from __future__ import annotations
 
 import json
+import textwrap
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -199,7 +200,7 @@ def write_curve(rows: Sequence[dict[str, float]], out_dir: str | Path, title: st
             ax.plot(xs, ys, marker="o", ms=3, label=label)
     ax.set_xlabel("requests served")
     ax.set_ylabel(f"2C - 1 on the next {eval_rows} requests")
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)  # a label file's path makes it long
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
