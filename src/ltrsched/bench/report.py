@@ -39,19 +39,18 @@ def format_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
     """Rows after ``ltrsched.report.add_ratios``: every ratio is the baseline's value / this row's."""
     baseline = rows[0].get("baseline", "fcfs") if rows else "fcfs"
     extra = [k for k in ("time_to_k_finished_s", "finished_within_limit") if rows and k in rows[0]]
+    learning = any("learning_share" in r for r in rows)  # a column only when some run learned online
     headers = ["policy", *[h for _, h, _ in COLUMNS], f"{baseline} / this mean", f"{baseline} / this makespan",
-               *extra, "scoring %", *(["learning %"] if any("learning_share" in r for r in rows) else [])]
+               *extra, "scoring %", *(["learning %"] if learning else [])]
     lines = []
     for r in rows:
         cells = [str(r["policy"])] + [cell(r.get(key), fmt) for key, _, fmt in COLUMNS]
         cells.append(cell(r.get(ratio_name("mean_per_token_latency", baseline)), "{:.2f}x"))
         cells.append(cell(r.get(ratio_name("makespan_s", baseline)), "{:.3f}x"))
         cells += [cell(r[k], "{:.1f}") for k in extra]
-        share = r.get("scoring_share")
-        cells.append(cell(100 * share if share is not None else None, "{:.2f}"))
-        if len(headers) > len(cells):
-            learning = r.get("learning_share")
-            cells.append(cell(100 * learning if learning is not None else None, "{:.2f}"))
+        for key in ("scoring_share", "learning_share") if learning else ("scoring_share",):
+            share = r.get(key)
+            cells.append(cell(100 * share if share is not None else None, "{:.2f}"))
         lines.append(cells)
     return markdown_table(headers, lines, title)
 
