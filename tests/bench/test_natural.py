@@ -12,6 +12,7 @@ from ltrsched.bench.runs import client_priorities, custom_runs, policy_run, samp
 from ltrsched.bench.serve import BenchServeConfig, check
 from ltrsched.bench.workload import BenchRequest, natural, sampling_fields, with_labels
 from ltrsched.errors import UserError
+from ltrsched.predictor.data import load_jsonl
 from ltrsched.vllm.xargs import TRUE_LEN_KEY
 
 
@@ -91,6 +92,11 @@ def test_bench_serve_natural_labels_the_oracle_from_the_first_run(tiny_model_dir
     fcfs, oracle = doc["patterns"]["burst"]
     assert fcfs["same_len_share"] == 1.0 and 0.0 <= oracle["same_len_share"] <= 1.0
     assert oracle["num_failed"] == 0 and oracle["num_finished"] == 8
+    assert doc["num_output_tokens"] is None  # natural: the caps (8 x 48) are a bound, not what was produced
+    assert 8 <= doc["output_tokens_by_pattern"]["burst"] <= 8 * 48
+    labels = load_jsonl(tmp_path / "run" / "burst-labels.jsonl")  # what `ltrsched eval --data` reads
+    assert len(labels) == 8 and sum(e.output_len for e in labels) == doc["output_tokens_by_pattern"]["burst"]
+    assert all(e.censored == (e.output_len >= 48) for e in labels)
 
 
 def test_run_config_names_runs_with_their_own_plugin_keys(tmp_path: Path) -> None:

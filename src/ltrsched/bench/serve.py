@@ -120,6 +120,25 @@ def same_length_share(first: RunResult, other: RunResult) -> float:
     return sum(theirs.get(k) == n for k, n in mine.items()) / max(len(mine), 1)
 
 
+def produced_tokens(cfg: BenchServeConfig, results: list[RunResult], requests: list[BenchRequest]) -> int:
+    """Output tokens of a pattern: the replayed lengths, or what the first run's model produced (natural: the caps
+    are only a bound)."""
+    return sum(lengths_of(results[0]).values()) if cfg.lengths == "natural" else total_tokens(requests)
+
+
+def write_labels(path: Path, requests: list[BenchRequest], first: RunResult, cap: int) -> None:
+    """The first run's natural lengths as label rows (``ltrsched label``'s format), so ``ltrsched eval --data``
+    can score any ranker on the served model's own lengths of the held-out prompts the benchmark used."""
+    lens = lengths_of(first)
+    with open(path, "w") as fh:
+        for r in requests:
+            if r.request_id in lens:
+                n = lens[r.request_id]
+                row = {"id": r.request_id, "messages": r.messages, "output_len": n,
+                       "finish_reason": "length" if n >= cap else "stop", "seed": r.sampling.seed}
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def needs_ranker(runs: list[PolicyRun]) -> bool:
     return any(run.reads_score for run in runs)
 
@@ -134,6 +153,30 @@ def run_pattern(cfg: BenchServeConfig, runs: list[PolicyRun], requests: list[Ben
             labelled = with_labels(requests, lengths_of(results[0]))
         results.append(run_policy(cfg, with_step_log(cfg, run, out_dir, tag), labelled, progress))
     return results
+
+
+def report_pattern(cfg: BenchServeConfig, tag: str, requests: list[BenchRequest], results: list[RunResult],
+                   out_dir: Path, log: Any) -> tuple[list[dict[str, Any]], int]:
+    """One pattern's table (printed), records CSV, CDF plot and, for natural lengths, its label rows; returns the
+    table's rows and the output tokens the pattern produced."""
+    rows = [report.summarize_run(r, cfg.k, cfg.time_limit_s) for r in results]
+    add_ratios(rows)
+    natural_lengths = cfg.lengths == "natural"
+    if natural_lengths:
+        for row, result in zip(rows, results, strict=True):
+            row["same_len_share"] = same_length_share(results[0], result)
+    produced = produced_tokens(cfg, results, requests)
+    made = f"{produced} output tokens" + (f" (natural, cap {cfg.natural_max_tokens})" if natural_lengths else "")
+    title = f"{tag}: {len(requests)} requests, {made}, max_num_seqs {cfg.max_num_seqs}, backend {cfg.backend}"
+    print(report.format_table(rows, title), file=log)
+    if natural_lengths and len(results) > 1:
+        print(f"same length as the {results[0].name} run (same prompts and seeds): "
+              + ", ".join(f"{r['policy']} {r['same_len_share']:.1%}" for r in rows[1:]), file=log)
+    report.write_records_csv(out_dir / f"{tag}-records.csv", results, tag)
+    if natural_lengths:
+        write_labels(out_dir / f"{tag}-labels.jsonl", requests, results[0], cfg.natural_max_tokens)
+    report.plot_cdf(out_dir / f"{tag}-cdf.png", results, title=tag)
+    return rows, produced
 
 
 def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -151,34 +194,23 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
     out_dir = Path(cfg.out_dir)
     patterns: list[tuple[str, float | None]] = (
         [(f"poisson-{r:g}", r) for r in cfg.rates] if cfg.workload == "poisson" else [(cfg.workload, None)])
-    doc: dict[str, Any] = {"config": asdict(cfg), "num_output_tokens": total_tokens(base), "patterns": {},
+    doc: dict[str, Any] = {"config": asdict(cfg), "num_output_tokens": None if cfg.lengths == "natural" else
+                           total_tokens(base), "output_tokens_by_pattern": {}, "patterns": {},
                            "plugin_configs": {run.name: run.plugin_block() for run in runs if run.core is not None}}
     rows_by_rate: dict[float, list[dict[str, Any]]] = {}
     log = sys.stderr if as_json else sys.stdout
     for tag, rate in patterns:
         requests = poisson(base, rate, seed=cfg.seed) if rate is not None else burst(base)
         results = run_pattern(cfg, runs, requests, out_dir, tag, progress)
-        rows = [report.summarize_run(r, cfg.k, cfg.time_limit_s) for r in results]
-        add_ratios(rows)
-        if cfg.lengths == "natural":
-            for row, result in zip(rows, results, strict=True):
-                row["same_len_share"] = same_length_share(results[0], result)
-        made = (f"{sum(r.num_output_tokens for r in results[0].records)} output tokens (natural, cap "
-                f"{cfg.natural_max_tokens})" if cfg.lengths == "natural" else f"{total_tokens(requests)} output tokens")
-        title = f"{tag}: {len(requests)} requests, {made}, max_num_seqs {cfg.max_num_seqs}, backend {cfg.backend}"
-        print(report.format_table(rows, title), file=log)
-        if cfg.lengths == "natural" and len(results) > 1:
-            print(f"same length as the {results[0].name} run (same prompts and seeds): "
-                  + ", ".join(f"{r['policy']} {r['same_len_share']:.1%}" for r in rows[1:]), file=log)
-        report.write_records_csv(out_dir / f"{tag}-records.csv", results, tag)
-        report.plot_cdf(out_dir / f"{tag}-cdf.png", results, title=tag)
+        rows, doc["output_tokens_by_pattern"][tag] = report_pattern(cfg, tag, requests, results, out_dir, log)
         doc["patterns"][tag] = rows
         if rate is not None:
             rows_by_rate[rate] = rows
     if rows_by_rate:
         report.plot_vs_rate(out_dir / "latency-vs-rate.png", rows_by_rate)
     (out_dir / "summary.json").write_text(json.dumps(doc, indent=2, default=str))
-    print(f"wrote {out_dir}/ (records CSV, CDF plots, summary.json)", file=log)
+    labels = ", label rows" if cfg.lengths == "natural" else ""
+    print(f"wrote {out_dir}/ (records CSV, CDF plots, summary.json{labels})", file=log)
     if as_json:
         print(json.dumps(doc, default=str))
     return doc
