@@ -11,8 +11,10 @@ def test_train_fast_then_eval_side_by_side_json(tmp_path, capsys):
     assert trained["manifest"]["kind"] == "fast-linear" and (out / "weights.npz").is_file()
     assert main(["eval", str(out), "prompt-length", "tfidf-ridge", "--data", str(FIXTURE), "--split", "all",
                  "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
     assert [r["name"] for r in rows] == ["fast", "prompt-length", "tfidf-ridge"]
+    assert "tfidf-ridge trains on the train split, which --split all also scores" in captured.err
     assert all(-1 <= r["tau"] <= 1 and r["num_prompts"] == 480 for r in rows)
     fast = rows[0]
     assert sum(fast["bucket_size"].values()) == 480 and list(fast["bucket_tau"]) == ["<64", "64-255", "256-1023",

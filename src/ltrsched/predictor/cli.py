@@ -95,6 +95,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not examples:
         raise UserError(f"{args.data}: the {args.split} split is empty")
     train = load_split(args, "train") if "tfidf-ridge" in models else None
+    if train is not None and args.split in ("all", "train"):
+        print(f"ltrsched eval: tfidf-ridge trains on the train split, which --split {args.split} also scores: its "
+              "row is in-sample (use --split test for a fair baseline)", file=sys.stderr)
     rows, _ = evaluate(models, examples, train, args.list_size)
     if args.plot:
         plot(rows, args.plot)
