@@ -128,7 +128,8 @@ def produced_tokens(cfg: BenchServeConfig, results: list[RunResult], requests: l
 
 def write_labels(path: Path, requests: list[BenchRequest], first: RunResult, cap: int) -> None:
     """The first run's natural lengths as label rows (``ltrsched label``'s format), so ``ltrsched eval --data``
-    can score any ranker on the served model's own lengths of the held-out prompts the benchmark used."""
+    can score any ranker on the served model's own lengths of the held-out prompts the benchmark used. A row at the
+    cap is taken as capped (a lower bound), even if EOS came as its last token."""
     lens = lengths_of(first)
     with open(path, "w") as fh:
         for r in requests:
