@@ -130,13 +130,15 @@ def write_labels(path: Path, requests: list[BenchRequest], first: RunResult, cap
     """The first run's natural lengths as label rows (``ltrsched label``'s format), so ``ltrsched eval --data``
     can score any ranker on the served model's own lengths of the held-out prompts the benchmark used. A row at the
     cap is taken as capped (a lower bound), even if EOS came as its last token."""
-    lens = lengths_of(first)
+    from ltrsched.predictor.data import label_row
+
+    done = {rec.request_id: rec for rec in first.records}
     with open(path, "w") as fh:
         for r in requests:
-            if r.request_id in lens:
-                n = lens[r.request_id]
-                row = {"id": r.request_id, "messages": r.messages, "output_len": n,
-                       "finish_reason": "length" if n >= cap else "stop", "seed": r.sampling.seed}
+            if (rec := done.get(r.request_id)) is not None:
+                n = rec.num_output_tokens
+                row = label_row(r.request_id, r.messages, n, "length" if n >= cap else "stop", 0, r.sampling.seed,
+                                rec.num_prompt_tokens)
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 

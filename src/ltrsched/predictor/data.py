@@ -151,6 +151,14 @@ class BadRow:
     reason: str  # what is wrong, in words
 
 
+def label_row(row_id: str, messages: Messages, output_len: int, finish_reason: str, sample: int, seed: int | None,
+              prompt_len: int) -> dict[str, Any]:
+    """One row of a label file (``ltrsched label``, ``bench serve --lengths natural``): what ``parse_row``,
+    ``row_censored`` and ``bench online-curve`` read back."""
+    return {"id": row_id, "messages": messages, "output_len": output_len, "finish_reason": finish_reason,
+            "sample": sample, "seed": seed, "prompt_len": prompt_len}
+
+
 def parse_row(row: Any, need_output: bool = True) -> tuple[str | Messages, int | None, str | None]:
     """(prompt, output_len or None, output text or None) of one JSONL row; ValueError saying what is wrong.
 

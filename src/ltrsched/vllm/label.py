@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ltrsched.errors import UserError
-from ltrsched.predictor.data import jsonl_lines
+from ltrsched.predictor.data import jsonl_lines, label_row
 from ltrsched.vllm.server import EngineConfig, cpu_env, kv_cache_must_fit, resolve_model, without_chunked_prefill
 
 
@@ -174,10 +174,9 @@ def generate_rows(engine: Any, prompts: list[tuple[str, list[dict[str, str]]]], 
             if out.finished:
                 i, s = jobs[int(out.request_id)]
                 comp = out.outputs[0]
-                finished[int(out.request_id)] = {
-                    "id": prompts[i][0], "messages": prompts[i][1], "output_len": len(comp.token_ids),
-                    "finish_reason": comp.finish_reason, "sample": s, "seed": seed_of(cfg.seed, i, s),
-                    "prompt_len": len(out.prompt_token_ids or ())}
+                finished[int(out.request_id)] = label_row(
+                    prompts[i][0], prompts[i][1], len(comp.token_ids), comp.finish_reason, s, seed_of(cfg.seed, i, s),
+                    len(out.prompt_token_ids or ()))
         while written in finished:
             yield finished.pop(written)
             written += 1
