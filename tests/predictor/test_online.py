@@ -86,6 +86,50 @@ def test_state_round_trip_keeps_scores(sharegpt_small: tuple[list[LengthExample]
         load_state(tmp_path / "junk.npz", again)
 
 
+def test_scores_come_from_the_mean_of_the_recent_iterates(sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+    train, held_out = sharegpt_small
+    model = OnlineLinear(OnlineConfig(n_features=2**12, average_steps=4))
+    iterates: list[np.ndarray] = []
+    take_step = model._step
+
+    def recorded() -> None:  # the iterate after each step that moved the weights
+        before = model.num_steps
+        take_step()
+        if model.num_steps > before:
+            iterates.append(model.coef.copy())
+
+    model._step = recorded  # type: ignore[method-assign]
+    feed(model, planted(train[:16], seed=0))  # 16 rows x 4 passes / 32 per list: two steps
+    assert len(iterates) == 2 and np.allclose(model.avg, np.mean(iterates, axis=0))
+    feed(model, planted(train[16:160], seed=0))
+    assert len(iterates) > 4
+    expected = np.mean(iterates[:4], axis=0)  # uniform over the first average_steps, then a moving mean
+    for it in iterates[4:]:
+        expected += (it - expected) / 4
+    assert np.allclose(model.avg, expected) and not np.allclose(model.avg, model.coef)
+    probe = [str(e.prompt) for e in held_out[:20]]
+    x = model._reader.features(probe)
+    assert np.allclose(model.snapshot().score(probe), -(x @ model.avg), atol=1e-4)
+    model.cfg.average_steps = 0  # off: the last iterate scores
+    assert np.allclose(model.snapshot().score(probe), -(x @ model.coef), atol=1e-4)
+
+
+def test_a_state_saved_before_averaging_loads_from_its_last_iterate(
+        sharegpt_small: tuple[list[LengthExample], ...], tmp_path: Path) -> None:
+    import json
+
+    train, held_out = sharegpt_small
+    model = OnlineLinear(OnlineConfig(n_features=2**12))
+    feed(model, planted(train[:96], seed=0))
+    meta = {"version": 1, "config": {"n_features": 2**12}, "num_rows": 96}  # what version 1 wrote: no mean
+    np.savez(tmp_path / "v1.npz", coef=model.coef, meta=np.array(json.dumps(meta)))
+    again = OnlineLinear(OnlineConfig(n_features=2**12))
+    load_state(tmp_path / "v1.npz", again)
+    probe = [str(e.prompt) for e in held_out[:20]]
+    assert again.num_rows == 96 and np.array_equal(again.avg, model.coef)
+    assert np.allclose(again.snapshot().score(probe), -(again._reader.features(probe) @ model.coef), atol=1e-4)
+
+
 def test_the_blend_weight_follows_which_ranker_orders_recent_rows_better() -> None:
     rng = np.random.default_rng(0)
     lens = rng.integers(5, 500, size=300)
