@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+import statistics
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -93,3 +94,20 @@ def read_step_log(path: str | Path) -> Iterator[StepRecord]:
             if line.strip():
                 obj = json.loads(line)
                 yield StepRecord(**{k: v for k, v in obj.items() if k in names})
+
+
+def decode_step_medians(records: Iterable[StepRecord], min_steps: int = 20) -> dict[int, float]:
+    """Median busy s of the decode-only steps, by how many requests decoded (sizes with at least ``min_steps``
+    steps): what one engine step costs at each batch size, whatever the policy chose to run."""
+    by_size: dict[int, list[float]] = {}
+    for r in records:
+        if r.num_prefill_tokens == 0 and r.num_decode_tokens > 0 and r.busy_s > 0:
+            by_size.setdefault(r.num_decode_tokens, []).append(r.busy_s)
+    return {n: statistics.median(v) for n, v in sorted(by_size.items()) if len(v) >= min_steps}
+
+
+def relative_step_time(run: dict[int, float], reference: dict[int, float]) -> float | None:
+    """How much slower ``run``'s engine stepped than ``reference``'s: the median, over the batch sizes both ran,
+    of the ratio of their median decode-only step times (None when they share no size)."""
+    ratios = [run[n] / reference[n] for n in run.keys() & reference.keys() if reference[n] > 0]
+    return statistics.median(ratios) if ratios else None

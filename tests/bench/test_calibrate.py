@@ -36,6 +36,9 @@ def test_serve_writes_records_summary_and_step_logs(run_dir: Path) -> None:
     steps = [json.loads(line) for line in (run_dir / "burst-fcfs-steps.jsonl").read_text().splitlines()]
     assert sum(s["num_decode_tokens"] for s in steps) > 0
     assert all(0 < s["busy_s"] <= s["duration_s"] + 1e-9 for s in steps if s["num_scheduled_seqs"])
+    rows = {r["policy"]: r for r in json.loads((run_dir / "summary.json").read_text())["patterns"]["burst"]}
+    assert rows["fcfs"]["step_time_vs_first"] == 1.0  # each engine's speed against the first run's, from the logs
+    assert 0.2 < rows["srtf-oracle"]["step_time_vs_first"] < 5.0
 
 
 def test_calibrated_simulator_replays_each_run(run_dir: Path, tmp_path: Path) -> None:

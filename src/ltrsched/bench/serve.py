@@ -72,13 +72,32 @@ def check(cfg: BenchServeConfig) -> list[PolicyRun]:
     return runs
 
 
+SPEED_SPREAD = 0.10  # engine step times further apart than this are reported as a warning
+
+
 def with_step_log(cfg: BenchServeConfig, run: PolicyRun, out_dir: Path, tag: str) -> PolicyRun:
     """The plugin's per-step log (batch composition, step time) for this run, when asked and the plugin runs."""
     if not cfg.step_log or run.core is None:
         return run
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = (out_dir / f"{tag}-{run.name}-steps.jsonl").resolve()
-    return replace(run, extra={**run.extra, "step_log": str(path)})
+    return replace(run, extra={**run.extra, "step_log": str(step_log_path(out_dir, tag, run.name).resolve())})
+
+
+def step_log_path(out_dir: Path, tag: str, name: str) -> Path:
+    """Where a run's step log goes: OUT_DIR/<pattern>-<policy>-steps.jsonl."""
+    return out_dir / f"{tag}-{name}-steps.jsonl"
+
+
+def engine_step_times(out_dir: Path, tag: str, results: list[RunResult]) -> list[float | None]:
+    """Each run's decode-only step time relative to the first run's, at the batch sizes both ran (None without a
+    step log). Engines on this kind of machine drift by 10-20% between runs; near saturation that moves latency
+    more than a policy does, so the table says when they did."""
+    from ltrsched.steplog import decode_step_medians, read_step_log, relative_step_time
+
+    medians = [decode_step_medians(read_step_log(p)) if (p := step_log_path(out_dir, tag, r.name)).is_file()
+               else None for r in results]
+    first = medians[0]
+    return [relative_step_time(m, first) if m is not None and first is not None else None for m in medians]
 
 
 def run_policy(cfg: BenchServeConfig, run: PolicyRun, requests: list[BenchRequest], progress: bool) -> RunResult:
@@ -172,6 +191,7 @@ def report_pattern(cfg: BenchServeConfig, tag: str, requests: list[BenchRequest]
     made = f"{produced} output tokens" + (f" (natural, cap {cfg.natural_max_tokens})" if natural_lengths else "")
     title = f"{tag}: {len(requests)} requests, {made}, max_num_seqs {cfg.max_num_seqs}, backend {cfg.backend}"
     print(report.format_table(rows, title), file=log)
+    print_engine_speeds(rows, engine_step_times(out_dir, tag, results), log)
     if natural_lengths and len(results) > 1:
         print(f"same length as the {results[0].name} run (same prompts and seeds): "
               + ", ".join(f"{r['policy']} {r['same_len_share']:.1%}" for r in rows[1:]), file=log)
@@ -180,6 +200,20 @@ def report_pattern(cfg: BenchServeConfig, tag: str, requests: list[BenchRequest]
         write_labels(out_dir / f"{tag}-labels.jsonl", requests, results[0], cfg.natural_max_tokens)
     report.plot_cdf(out_dir / f"{tag}-cdf.png", results, title=tag)
     return rows, produced
+
+
+def print_engine_speeds(rows: list[dict[str, Any]], step_times: list[float | None], log: Any) -> None:
+    """Record each run's engine step time against the first run's; say so when they differ by over SPEED_SPREAD."""
+    for row, t in zip(rows, step_times, strict=True):
+        row["step_time_vs_first"] = t
+    known = [(row["policy"], t) for row, t in zip(rows, step_times, strict=True) if t is not None]
+    if len(known) < 2:
+        return
+    line = ", ".join(f"{name} {t:.2f}x" for name, t in known[1:])
+    print(f"decode-only step time against the {known[0][0]} run at the same batch sizes: {line}", file=log)
+    if max(abs(t - 1.0) for _, t in known) > SPEED_SPREAD:
+        print(f"warning: the engines ran more than {SPEED_SPREAD:.0%} apart in speed; near saturation that moves "
+              "latency more than a policy does: rerun in another order before reading the ratios", file=log)
 
 
 def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = True) -> dict[str, Any]:
