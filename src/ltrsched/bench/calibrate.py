@@ -139,6 +139,7 @@ def _replay(name: str, tag: str, items: list[Any], recorded: dict[str, Any] | No
 
 
 def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
+    from ltrsched.bench.serve import step_log_path
     from ltrsched.bench.workload import load_prompts
     from ltrsched.sim.workload import WorkItem
 
@@ -149,7 +150,7 @@ def calibrate(cfg: CalibrateConfig, progress: bool = True) -> dict[str, Any]:
     if not tags:
         raise UserError(f"{run_dir}/summary.json lists no workload patterns")
     fit_on = cfg.fit_on or [name for name in bench_cfg["policies"] if _is_plugin_run(name)]
-    logs = [run_dir / f"{tag}-{name}-steps.jsonl" for tag in tags for name in fit_on]
+    logs = [step_log_path(run_dir, tag, name) for tag in tags for name in fit_on]
     missing = [str(p) for p in logs if not p.is_file()]
     if missing:
         raise UserError(f"missing step logs: {', '.join(missing)} (run `ltrsched bench serve` with --step-log)")
