@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -115,3 +116,27 @@ def test_demo_sizes_the_burst_to_the_measured_speed(sharegpt_requests: list[Benc
     slow = size_burst(sharegpt_requests, tokens_per_s=30.0, run_s=60.0, lo=4, hi=40)
     assert total_tokens(fast) <= 6000 and len(fast) > len(slow) >= 4
     assert len(size_burst(sharegpt_requests, 1.0, 1.0, lo=4, hi=40)) == 4  # never below the floor
+
+
+def test_repeats_are_summed_up_by_their_medians_and_the_ratio_of_their_means() -> None:
+    def repeat(fcfs: list[float], ltr: list[float], first: str) -> list[dict[str, Any]]:
+        rows = [report.summarize_run(_result("fcfs", fcfs)), report.summarize_run(_result("ltr", ltr))]
+        add_ratios(rows)
+        return rows if first == "fcfs" else rows[::-1]
+
+    repeats = [repeat([10.0, 20.0, 30.0], [2.0, 4.0, 30.0], "fcfs"),  # ltr 1.67x
+               repeat([10.0, 20.0, 30.0], [10.0, 20.0, 30.0], "ltr"),  # a tie (a slow engine, say)
+               repeat([20.0, 40.0, 60.0], [4.0, 8.0, 60.0], "fcfs")]  # 1.67x again, everything twice as slow
+    times = [[1.0, 1.05], [0.9, 1.0], [1.0, None]]  # row i against its repeat's fcfs engine; None: no step log
+    rows = {r["policy"]: r for r in report.across_repeats(repeats, times)}
+    ltr = rows["ltr"]
+    assert ltr["mean_per_token_latency_vs_fcfs_by_repeat"] == pytest.approx([2.0 / 1.2, 1.0, 2.0 / 1.2])
+    assert ltr["mean_per_token_latency_vs_fcfs"] == pytest.approx(2.0 / 1.2)  # the median repeat
+    fcfs_means, ltr_means = [2.0, 2.0, 4.0], [1.2, 2.0, 2.4]  # mean s/token of each repeat
+    assert ltr["mean_per_token_latency_by_repeat"] == pytest.approx(ltr_means)
+    assert ltr["mean_per_token_latency_vs_fcfs_of_means"] == pytest.approx(sum(fcfs_means) / sum(ltr_means))
+    assert ltr["mean_per_token_latency"] == pytest.approx(2.0) and ltr["repeats"] == 3
+    assert ltr["step_time_vs_baseline_by_repeat"] == [1.05, 0.9, None]
+    assert rows["fcfs"]["mean_per_token_latency_vs_fcfs_by_repeat"] == [1.0, 1.0, 1.0]
+    table = report.format_repeats(list(rows.values()), "poisson-0.3: 3 repeats")
+    assert "1.67x / 1.00x / 1.67x" in table and "1.05x / 0.90x / -" in table

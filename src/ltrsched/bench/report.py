@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,54 @@ def format_table(rows: Sequence[dict[str, Any]], title: str = "") -> str:
             share = r.get(key)
             cells.append(cell(100 * share if share is not None else None, "{:.2f}"))
         lines.append(cells)
+    return markdown_table(headers, lines, title)
+
+
+def across_repeats(repeats: Sequence[Sequence[dict[str, Any]]],
+                   step_times: Sequence[Sequence[float | None]]) -> list[dict[str, Any]]:
+    """One row per policy over repeats of a pattern (rows after ``add_ratios``; ``step_times[k][i]``: row i's
+    engine step time against repeat k's baseline engine): each repeat's mean s/token, ratio to the baseline and
+    step time, their medians (what ranks, and what the rate plot draws), and the ratio of the means over all
+    repeats."""
+    baseline = repeats[0][0]["baseline"]
+    key = ratio_name("mean_per_token_latency", baseline)
+    by_policy: dict[str, list[tuple[dict[str, Any], float | None]]] = {}
+    for rows, times in zip(repeats, step_times, strict=True):
+        for row, t in zip(rows, times, strict=True):
+            by_policy.setdefault(row["policy"], []).append((row, t))
+    base_mean = statistics.fmean(row["mean_per_token_latency"] for row, _ in by_policy[baseline])
+    out = []
+    for policy, runs in by_policy.items():
+        means = [row["mean_per_token_latency"] for row, _ in runs]
+        ratios = [row.get(key) for row, _ in runs]
+        known = [r for r in ratios if r is not None]
+        out.append({"policy": policy, "baseline": baseline, "repeats": len(runs),
+                    "mean_per_token_latency": statistics.median(means), "mean_per_token_latency_by_repeat": means,
+                    f"{key}_by_repeat": ratios, key: statistics.median(known) if known else None,
+                    f"{key}_of_means": base_mean / statistics.fmean(means),
+                    "p99_per_token_latency": statistics.median(row["p99_per_token_latency"] for row, _ in runs),
+                    "max_max_waiting_time": statistics.median(row["max_max_waiting_time"] for row, _ in runs),
+                    "step_time_vs_baseline_by_repeat": [t for _, t in runs]})
+    return out
+
+
+def format_repeats(rows: Sequence[dict[str, Any]], title: str = "") -> str:
+    """``across_repeats`` rows as a table: every repeat's figure, then the median."""
+    baseline = rows[0]["baseline"] if rows else "fcfs"
+    key = ratio_name("mean_per_token_latency", baseline)
+
+    def each(values: Sequence[Any], fmt: str) -> str:
+        return " / ".join(cell(v, fmt) for v in values)
+
+    headers = ["policy", "mean s/tok, each repeat", "median", f"{baseline} / this, each repeat", "median",
+               f"{baseline} / this of the means", "median p99 s/tok", "median max max-wait s",
+               f"step time vs {baseline}, each repeat"]
+    lines = [[str(r["policy"]), each(r["mean_per_token_latency_by_repeat"], "{:.3f}"),
+              cell(r["mean_per_token_latency"], "{:.3f}"), each(r[f"{key}_by_repeat"], "{:.2f}x"),
+              cell(r[key], "{:.2f}x"), cell(r[f"{key}_of_means"], "{:.2f}x"),
+              cell(r["p99_per_token_latency"], "{:.3f}"), cell(r["max_max_waiting_time"], "{:.1f}"),
+              each(r["step_time_vs_baseline_by_repeat"], "{:.2f}x")]
+             for r in rows]
     return markdown_table(headers, lines, title)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -50,6 +51,8 @@ class BenchServeConfig(EngineConfig):
     seed: int = 0  # prompt sample and arrival seed
     out_dir: str = "runs/bench-serve"  # CSV, plots and JSON go here
     step_log: bool = True  # plugin runs write OUT_DIR/<pattern>-<policy>-steps.jsonl (for `ltrsched fit-cost`)
+    repeats: int = 1  # run the policy list this many times per pattern, every other time in reverse order (A B B A:
+    # an engine that drifts favours no policy); a table per repeat (<pattern>-r1, -r2, ...), then one across them
 
 
 def check(cfg: BenchServeConfig) -> list[PolicyRun]:
@@ -67,6 +70,8 @@ def check(cfg: BenchServeConfig) -> list[PolicyRun]:
         raise UserError(f"--lengths natural: an oracle is told the lengths the first run produced (same prompts "
                         f"and seeds), so list another policy before {runs[0].name}, e.g. --policies fcfs,"
                         f"{runs[0].name}")
+    if cfg.repeats < 1:
+        raise UserError(f"--repeats {cfg.repeats}: give 1 or more")
     if cfg.url and len(runs) != 1:
         raise UserError("--url serves one scheduler: give exactly one --policies entry matching that server")
     return runs
@@ -83,21 +88,37 @@ def with_step_log(cfg: BenchServeConfig, run: PolicyRun, out_dir: Path, tag: str
     return replace(run, extra={**run.extra, "step_log": str(step_log_path(out_dir, tag, run.name).resolve())})
 
 
+def with_own_online_state(run: PolicyRun, out_dir: Path, tag: str) -> PolicyRun:
+    """A run that learns online starts from a copy of its ``online_state`` in OUT_DIR and saves its end state
+    there, so every repeat starts from the same state and the file named in ``--run-config`` is never overwritten
+    (a missing one still means: start from nothing)."""
+    source = run.extra.get("online_state")
+    if not source:
+        return run
+    own = out_dir / f"{tag}-{run.name}-online.npz"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if Path(source).is_file():
+        shutil.copyfile(source, own)
+    else:
+        own.unlink(missing_ok=True)
+    return replace(run, extra={**run.extra, "online_state": str(own.resolve())})
+
+
 def step_log_path(out_dir: Path, tag: str, name: str) -> Path:
     """Where a run's step log goes: OUT_DIR/<pattern>-<policy>-steps.jsonl."""
     return out_dir / f"{tag}-{name}-steps.jsonl"
 
 
-def engine_step_times(out_dir: Path, tag: str, results: list[RunResult]) -> list[float | None]:
-    """Each run's decode-only step time relative to the first run's, at the batch sizes both ran (None without a
-    step log). Engines on this kind of machine drift by 10-20% between runs; near saturation that moves latency
-    more than a policy does, so the table says when they did."""
+def engine_step_times(out_dir: Path, tag: str, results: list[RunResult], reference: int = 0) -> list[float | None]:
+    """Each run's decode-only step time relative to run ``reference``'s (the first), at the batch sizes both ran
+    (None without a step log). Engines on this kind of machine drift by 10-20% between runs; near saturation that
+    moves latency more than a policy does, so the table says when they did."""
     from ltrsched.steplog import decode_step_medians, read_step_log, relative_step_time
 
     medians = [decode_step_medians(read_step_log(p)) if (p := step_log_path(out_dir, tag, r.name)).is_file()
                else None for r in results]
-    first = medians[0]
-    return [relative_step_time(m, first) if m is not None and first is not None else None for m in medians]
+    ref = medians[reference]
+    return [relative_step_time(m, ref) if m is not None and ref is not None else None for m in medians]
 
 
 def run_policy(cfg: BenchServeConfig, run: PolicyRun, requests: list[BenchRequest], progress: bool) -> RunResult:
@@ -166,15 +187,50 @@ def needs_ranker(runs: list[PolicyRun]) -> bool:
 
 
 def run_pattern(cfg: BenchServeConfig, runs: list[PolicyRun], requests: list[BenchRequest], out_dir: Path,
-                tag: str, progress: bool) -> list[RunResult]:
-    """Every policy on one arrival pattern, in order; a natural-length oracle is told the first run's lengths."""
+                tag: str, progress: bool, labels: dict[str, int] | None = None) -> list[RunResult]:
+    """Every policy on one arrival pattern, in order; a natural-length oracle is told ``labels`` (default: the
+    first run's lengths)."""
     results: list[RunResult] = []
     for run in runs:
         labelled = requests
-        if cfg.lengths == "natural" and run.is_oracle:  # the first run labelled these prompts and seeds
-            labelled = with_labels(requests, lengths_of(results[0]))
-        results.append(run_policy(cfg, with_step_log(cfg, run, out_dir, tag), labelled, progress))
+        if cfg.lengths == "natural" and run.is_oracle:  # a non-oracle run labelled these prompts and seeds
+            labelled = with_labels(requests, labels if labels is not None else lengths_of(results[0]))
+        run = with_own_online_state(with_step_log(cfg, run, out_dir, tag), out_dir, tag)
+        results.append(run_policy(cfg, run, labelled, progress))
     return results
+
+
+def repeat_order(runs: list[PolicyRun], repeat: int) -> list[PolicyRun]:
+    """Repeat ``repeat`` (from 0) runs the list forward when even and backward when odd: A B, B A, A B, ..."""
+    return list(runs) if repeat % 2 == 0 else runs[::-1]
+
+
+def repeat_tag(tag: str, repeat: int, repeats: int) -> str:
+    """A repeat's name in tables and file names: the pattern's own when it runs once, else ``<pattern>-r<k>``."""
+    return tag if repeats == 1 else f"{tag}-r{repeat + 1}"
+
+
+def run_repeats(cfg: BenchServeConfig, runs: list[PolicyRun], tag: str, requests: list[BenchRequest],
+                out_dir: Path, doc: dict[str, Any], log: Any, progress: bool) -> list[dict[str, Any]]:
+    """One pattern ``cfg.repeats`` times (tables and files per repeat, recorded in ``doc``); returns its rows, or
+    with repeats the rows across them (medians; ``bench.report.across_repeats``)."""
+    labels: dict[str, int] | None = None  # natural lengths: the first run of the first repeat labels the oracle
+    repeats: list[tuple[list[dict[str, Any]], list[float | None]]] = []
+    for k in range(cfg.repeats):
+        rtag = repeat_tag(tag, k, cfg.repeats)
+        results = run_pattern(cfg, repeat_order(runs, k), requests, out_dir, rtag, progress, labels)
+        if labels is None:
+            labels = lengths_of(results[0])
+        rows, doc["output_tokens_by_pattern"][rtag] = report_pattern(cfg, rtag, requests, results, out_dir, log)
+        doc["patterns"][rtag] = rows
+        base = next(i for i, r in enumerate(rows) if r["policy"] == rows[0]["baseline"])
+        repeats.append((rows, engine_step_times(out_dir, rtag, results, reference=base)))
+    if cfg.repeats == 1:
+        return repeats[0][0]
+    rows = report.across_repeats([rows for rows, _ in repeats], [times for _, times in repeats])
+    print(report.format_repeats(rows, f"{tag}: {cfg.repeats} repeats, alternating order"), file=log)
+    doc.setdefault("repeats", {})[tag] = rows
+    return rows
 
 
 def report_pattern(cfg: BenchServeConfig, tag: str, requests: list[BenchRequest], results: list[RunResult],
@@ -238,9 +294,7 @@ def bench_serve(cfg: BenchServeConfig, as_json: bool = False, progress: bool = T
     log = sys.stderr if as_json else sys.stdout
     for tag, rate in patterns:
         requests = poisson(base, rate, seed=cfg.seed) if rate is not None else burst(base)
-        results = run_pattern(cfg, runs, requests, out_dir, tag, progress)
-        rows, doc["output_tokens_by_pattern"][tag] = report_pattern(cfg, tag, requests, results, out_dir, log)
-        doc["patterns"][tag] = rows
+        rows = run_repeats(cfg, runs, tag, requests, out_dir, doc, log, progress)
         if rate is not None:
             rows_by_rate[rate] = rows
     if rows_by_rate:
