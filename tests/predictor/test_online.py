@@ -141,3 +141,24 @@ def test_the_blend_weight_follows_which_ranker_orders_recent_rows_better() -> No
     assert choose(good, noise, lens, cens)[0] == 0.0  # a useless online model gets nothing
     shipped = rng.normal(0, 1, 4)
     assert Blend(0.0, shift, scale, model=None).combine(shipped, ["a"] * 4) is shipped  # exactly the shipped
+
+
+def test_an_update_scores_rows_before_learning_them_and_keeps_those_with_a_shipped_score(
+        sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+    from collections import deque
+
+    from ltrsched.predictor.blend import learn_and_blend
+
+    texts, lens, censored = planted(sharegpt_small[0][:240], seed=3)
+    model, window = OnlineLinear(OnlineConfig(n_features=2**14)), deque[tuple[float, float, int, bool]](maxlen=200)
+    feed(model, (texts[:120], lens[:120], censored[:120]))
+    before = model.snapshot().score(texts[120:])  # what the model says of rows it has not learned
+    shipped = [float(-n) if i % 3 else None for i, n in enumerate(lens[120:])]  # a third finished unscored
+    blend = learn_and_blend(model, window, texts[120:], lens[120:], censored[120:], shipped, min_rows=50)
+    kept = [i for i, s in enumerate(shipped) if s is not None]
+    assert model.num_rows == 240 and len(window) == len(kept) == 80  # all learned, only the scored ones kept
+    assert [o for _, o, _, _ in window] == pytest.approx([float(before[i]) for i in kept])  # out of sample
+    assert [n for _, _, n, _ in window] == [lens[120 + i] for i in kept]
+    assert blend.weight == 0.0 and blend.num_rows == 240  # -length is the truth itself: nothing beats it
+    small = learn_and_blend(model, deque(maxlen=200), texts[:10], lens[:10], censored[:10], [0.0] * 10, min_rows=50)
+    assert small.weight == 0.0 and small.concordance == 0.5  # below min_rows: the shipped ranker alone

@@ -223,10 +223,10 @@ def run_repeats(cfg: BenchServeConfig, runs: list[PolicyRun], tag: str, requests
             labels = lengths_of(results[0])
         rows, doc["output_tokens_by_pattern"][rtag] = report_pattern(cfg, rtag, requests, results, out_dir, log)
         doc["patterns"][rtag] = rows
+        if cfg.repeats == 1:
+            return rows
         base = next(i for i, r in enumerate(rows) if r["policy"] == rows[0]["baseline"])
         repeats.append((rows, engine_step_times(out_dir, rtag, results, reference=base)))
-    if cfg.repeats == 1:
-        return repeats[0][0]
     rows = report.across_repeats([rows for rows, _ in repeats], [times for _, times in repeats])
     print(report.format_repeats(rows, f"{tag}: {cfg.repeats} repeats, alternating order"), file=log)
     doc.setdefault("repeats", {})[tag] = rows

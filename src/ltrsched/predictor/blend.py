@@ -9,6 +9,7 @@ is exactly the shipped ranker and the queue's older scores stay comparable.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,19 @@ def blend_on_window(window: Sequence[tuple[float, float, int, bool]], min_rows: 
         s, o, n, c = (np.array(col) for col in zip(*window, strict=True))
         weight, shift, scale, conc = choose(s, o, n, c.astype(bool), ratio)
     return Blend(weight, shift, scale, model.snapshot(), conc, model.num_rows)
+
+
+def learn_and_blend(model: Any, window: deque[tuple[float, float, int, bool]], texts: Sequence[str],
+                    lens: Sequence[int], censored: Sequence[bool], shipped: Sequence[float | None], min_rows: int,
+                    ratio: float = 1.0) -> Blend:
+    """The one online update the plugin's learner and ``bench online-curve``'s replay both run: ``model`` (an
+    ``OnlineLinear``) learns the finished rows, each first scored by the model as it stood (out of sample); rows
+    whose shipped score is known join ``window``; the Blend to publish is chosen on it."""
+    before = model.learn(texts, lens, censored)
+    for s, o, n, c in zip(shipped, before, lens, censored, strict=True):
+        if s is not None:
+            window.append((float(s), float(o), int(n), bool(c)))
+    return blend_on_window(window, min_rows, model, ratio)
 
 
 def to_header(blend: Blend, window: Sequence[tuple[float, float, int, bool]]) -> dict[str, Any]:

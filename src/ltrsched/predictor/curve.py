@@ -1,9 +1,9 @@
 """The online ranker's learning curve on a stream of served requests (``ltrsched bench online-curve``).
 
 A labelled file (``ltrsched label``: the served model's own lengths) is replayed as the engine would see it: rows
-finish in file order, the learner takes them ``batch`` at a time (``OnlineLinear.learn``: scored before it learns
-them, kept in the blend window with the shipped ranker's score) and publishes a blend
-(``blend.blend_on_window``, what the plugin runs). After every ``every`` rows served, the next ``eval_rows`` rows
+finish in file order, the learner takes them ``batch`` at a time and runs the plugin's own update
+(``blend.learn_and_blend``: scored before it learns them, kept in the blend window with the shipped ranker's score,
+a blend chosen on the window). After every ``every`` rows served, the next ``eval_rows`` rows
 (not learned yet) are ranked by: the shipped ranker; the online model alone; the blend the engine would rank by;
 the fast tier trained offline on every row served so far (the "offline ranker on as many served labels"); and,
 where the file has a second sample of each prompt, that sample's length (the two-sample figure).
@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ltrsched.errors import UserError
-from ltrsched.predictor.blend import blend_on_window, to_header
+from ltrsched.predictor.blend import blend_on_window, learn_and_blend, to_header
 from ltrsched.predictor.censor import concordance
 from ltrsched.predictor.data import LengthExample, jsonl_lines, parse_row, prompt_text, row_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, save_state
@@ -120,10 +120,9 @@ class Replay:
         s = self.stream
         while self.served < n:
             lo, hi = self.served, min(n, self.served + self.cfg.batch)
-            before = self.model.learn(s.texts[lo:hi], s.lens[lo:hi].tolist(), s.censored[lo:hi].tolist())
-            self.window.extend(zip(self.shipped_scores[lo:hi].tolist(), before.tolist(), s.lens[lo:hi].tolist(),
-                                   s.censored[lo:hi].tolist(), strict=True))
-            self.blend = blend_on_window(self.window, self.cfg.min_rows, self.model, PAIR_RATIO)
+            self.blend = learn_and_blend(self.model, self.window, s.texts[lo:hi], s.lens[lo:hi].tolist(),
+                                         s.censored[lo:hi].tolist(), self.shipped_scores[lo:hi].tolist(),
+                                         self.cfg.min_rows, PAIR_RATIO)
             self.served = hi
 
     def save(self, path: str | Path) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ltrsched.predictor.blend import Blend, blend_on_window, from_header, to_header
+from ltrsched.predictor.blend import Blend, from_header, learn_and_blend, to_header
 from ltrsched.predictor.censor import is_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, load_state, save_state
 from ltrsched.vllm.config import PluginConfig
@@ -132,17 +132,11 @@ class OnlineLearner(RowWorker):
         texts = [str(tokenizer.decode(r.prompt_token_ids, skip_special_tokens=False)) for r in rows]
         lens = [r.num_output_tokens for r in rows]
         cut = [is_censored(r.finish_reason) for r in rows]
-        before = self.model.learn(texts, lens, cut)
         with self._lock:
             shipped = [self._take_shipped(hash(t)) for t in texts]
-        for s, o, n, c in zip(shipped, before, lens, cut, strict=True):
-            if s is not None:
-                self.window.append((s, float(o), n, c))
-        self._publish()
-
-    def _publish(self) -> None:
-        """Choose the weight on the window and swap in a new Blend (one assignment: scorers see old or new)."""
-        self.blend = blend_on_window(self.window, self.settings.min_rows, self.model, PAIR_RATIO)
+        # One assignment publishes the new Blend: a scorer sees the old one or the new one, never half.
+        self.blend = learn_and_blend(self.model, self.window, texts, lens, cut, shipped, self.settings.min_rows,
+                                     PAIR_RATIO)
         self.num_updates += 1
 
     def close(self, timeout_s: float = 10.0) -> None:
