@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ltrsched.errors import UserError
-from ltrsched.predictor.blend import Blend, choose
+from ltrsched.predictor.blend import Blend, choose, paired_gain
 from ltrsched.predictor.data import LengthExample
 from ltrsched.predictor.hashing import hash_rows
 from ltrsched.predictor.online import OnlineConfig, OnlineLinear, load_state, save_state
@@ -141,6 +141,34 @@ def test_the_blend_weight_follows_which_ranker_orders_recent_rows_better() -> No
     assert choose(good, noise, lens, cens)[0] == 0.0  # a useless online model gets nothing
     shipped = rng.normal(0, 1, 4)
     assert Blend(0.0, shift, scale, model=None).combine(shipped, ["a"] * 4) is shipped  # exactly the shipped
+
+
+def test_a_noisy_copy_of_the_shipped_ranker_wins_weight_by_chance_only_without_the_margin() -> None:
+    # An online model that knows nothing the shipped one does not (its scores are the shipped scores plus noise)
+    # can only make the order worse; on a 200-row window it still looks better by chance in some windows.
+    picked = {0.0: 0, 2.0: 0}
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        lens = rng.integers(5, 500, size=200)
+        shipped = -np.log(lens) + rng.normal(0, 1.0, 200)
+        online = shipped + rng.normal(0, 1.0, 200)
+        for z in picked:
+            picked[z] += choose(shipped, online, lens, np.zeros(200, dtype=bool), margin_z=z)[0] > 0
+    assert picked[0.0] >= 10  # 16 of 60 windows gave it weight with no margin
+    assert picked[2.0] == 0
+
+
+def test_the_gain_standard_error_agrees_with_a_bootstrap() -> None:
+    rng = np.random.default_rng(0)
+    lens = rng.integers(5, 768, size=400)
+    cut = lens > 700  # capped rows: lower bounds, in fewer decided pairs
+    a, b = -np.log(lens) + rng.normal(0, 1.5, 400), -np.log(lens) + rng.normal(0, 1.6, 400)
+    gain, se = paired_gain(a, b, lens, cut, ratio=1.2)
+    draws = [rng.integers(0, 400, size=400) for _ in range(200)]
+    boot = np.std([paired_gain(a[i], b[i], lens[i], cut[i], ratio=1.2)[0] for i in draws])
+    assert 0.8 < se / boot < 1.25
+    assert paired_gain(a, a, lens, cut) == (0.0, 0.0)  # a ranker against itself: no gain, no spread
+    assert paired_gain(a, b, np.full(400, 7), cut) == (0.0, 0.0)  # no decided pair
 
 
 def test_an_update_scores_rows_before_learning_them_and_keeps_those_with_a_shipped_score(

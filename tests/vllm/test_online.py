@@ -114,6 +114,7 @@ def test_save_restart_load_keeps_the_scores(tiny_llama_dir: Path, fast_ranker_di
     ({"policy": "ltr", "online": True, "online_n_features": 1000}, "online_n_features must be a power of two"),
     ({"policy": "ltr", "online": True, "online_min_rows": 900}, "online_min_rows between 0 and it"),
     ({"policy": "ltr", "online": True, "online_learning_rate": 0}, "online_learning_rate must be > 0"),
+    ({"policy": "ltr", "online": True, "online_margin": -1}, "online_margin must be >= 0"),
 ])
 def test_online_keys_are_checked(keys: dict[str, Any], message: str) -> None:
     with pytest.raises(UserError, match=message):

@@ -1,10 +1,13 @@
 """Blending the shipped ranker with the online one, by a weight chosen on recent served rows.
 
 Each finished row keeps the shipped ranker's score and the online model's score from before it learned that row
-(an honest, out-of-sample pair). The weight is the one in ``WEIGHTS`` whose blend orders the window's decided
-pairs best (``censor.concordance``); a tie keeps the smaller weight, so the online model must earn its share.
-The online score is mapped onto the shipped scale first (matching mean and spread over the window), so weight 0
-is exactly the shipped ranker and the queue's older scores stay comparable.
+(an honest, out-of-sample pair). A weight in ``WEIGHTS`` is judged by its gain in concordance over the shipped
+ranker on the window's decided pairs (``censor.concordance``), less ``margin_z`` standard errors of that gain
+(a delete-one-row jackknife: the pairs share rows, so they are not independent); the weight with the highest such
+lower bound wins, and 0 (the shipped ranker) unless some bound is above zero. Without the margin, a noisy 512-row
+window handed a weaker online tier a quarter of every score and cost ranking quality (docs/results.md,
+2026-12-04). The online score is mapped onto the shipped scale first (matching mean and spread over the window),
+so weight 0 is exactly the shipped ranker and the queue's older scores stay comparable.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ltrsched.predictor.censor import concordance
+from ltrsched.predictor.censor import concordance, shorter_pairs
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # candidate shares of the online model
+MARGIN_Z = 2.0  # standard errors by which a blend must beat the shipped ranker on the window to get any weight
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,35 +44,61 @@ class Blend:
         return (1.0 - self.weight) * shipped + self.weight * online
 
 
+def paired_gain(candidate: np.ndarray, shipped: np.ndarray, lens: np.ndarray, censored: np.ndarray,
+                ratio: float = 1.0) -> tuple[float, float]:
+    """(gain, standard error): ``candidate``'s concordance minus ``shipped``'s over the same decided pairs, and the
+    delete-one-row jackknife's standard error of that difference ([n] arrays; higher score = shorter)."""
+    mask = shorter_pairs(np.asarray(lens, dtype=np.float64) * ratio, np.asarray(censored, dtype=bool))
+    num_pairs = int(mask.sum())
+    if num_pairs == 0:
+        return 0.0, 0.0
+
+    def right(s: np.ndarray) -> np.ndarray:  # [n, n]: 1 when i (shorter) is scored shorter, 0.5 on a tie
+        gap = s[:, None] - s[None, :]
+        return (gap > 0) + 0.5 * (gap == 0)
+
+    diff = np.where(mask, right(np.asarray(candidate, np.float64)) - right(np.asarray(shipped, np.float64)), 0.0)
+    total = float(diff.sum())
+    per_row = diff.sum(axis=0) + diff.sum(axis=1)  # each row's pairs (a row is never paired with itself)
+    pairs_of_row = mask.sum(axis=0) + mask.sum(axis=1)
+    left = num_pairs - pairs_of_row
+    leave_one_out = np.where(left > 0, (total - per_row) / np.maximum(left, 1), total / num_pairs)
+    n = len(leave_one_out)
+    var = (n - 1) / n * float(((leave_one_out - leave_one_out.mean()) ** 2).sum())
+    return total / num_pairs, var ** 0.5
+
+
 def choose(shipped: np.ndarray, online: np.ndarray, lens: np.ndarray, censored: np.ndarray,
-           ratio: float = 1.0) -> tuple[float, float, float, float]:
-    """(weight, shift, scale, concordance) for a window of rows' shipped and online scores."""
+           ratio: float = 1.0, margin_z: float = MARGIN_Z) -> tuple[float, float, float, float]:
+    """(weight, shift, scale, concordance) for a window of rows' shipped and online scores: the weight whose gain
+    over the shipped ranker, less ``margin_z`` standard errors, is highest and above zero; else 0."""
     s_sd, o_sd = float(shipped.std()) or 1.0, float(online.std())  # a constant shipped ranker: unit spread
     scale = s_sd / o_sd if o_sd > 0 else 0.0
     shift = float(shipped.mean()) - scale * float(online.mean())
     mapped = shift + scale * online
-    best_w, best_c = 0.0, concordance(shipped, lens, censored, ratio)
+    best_w, best_bound = 0.0, 0.0
     for w in WEIGHTS[1:] if scale > 0 else ():
-        c = concordance((1.0 - w) * shipped + w * mapped, lens, censored, ratio)
-        if c > best_c:
-            best_w, best_c = w, c
-    return best_w, shift, scale, best_c
+        gain, se = paired_gain((1.0 - w) * shipped + w * mapped, shipped, lens, censored, ratio)
+        if gain - margin_z * se > best_bound:
+            best_w, best_bound = w, gain - margin_z * se
+    chosen = (1.0 - best_w) * shipped + best_w * mapped
+    return best_w, shift, scale, concordance(chosen, lens, censored, ratio)
 
 
 def blend_on_window(window: Sequence[tuple[float, float, int, bool]], min_rows: int, model: Any,
-                    ratio: float = 1.0) -> Blend:
+                    ratio: float = 1.0, margin_z: float = MARGIN_Z) -> Blend:
     """The Blend to publish: the weight chosen on ``window`` rows (shipped score, online score before learning the
     row, length, censored), or the shipped ranker alone below ``min_rows``; ``model`` is the ``OnlineLinear``."""
     weight, shift, scale, conc = 0.0, 0.0, 0.0, 0.5
     if len(window) >= min_rows:
         s, o, n, c = (np.array(col) for col in zip(*window, strict=True))
-        weight, shift, scale, conc = choose(s, o, n, c.astype(bool), ratio)
+        weight, shift, scale, conc = choose(s, o, n, c.astype(bool), ratio, margin_z)
     return Blend(weight, shift, scale, model.snapshot(), conc, model.num_rows)
 
 
 def learn_and_blend(model: Any, window: deque[tuple[float, float, int, bool]], texts: Sequence[str],
                     lens: Sequence[int], censored: Sequence[bool], shipped: Sequence[float | None], min_rows: int,
-                    ratio: float = 1.0) -> Blend:
+                    ratio: float = 1.0, margin_z: float = MARGIN_Z) -> Blend:
     """The one online update the plugin's learner and ``bench online-curve``'s replay both run: ``model`` (an
     ``OnlineLinear``) learns the finished rows, each first scored by the model as it stood (out of sample); rows
     whose shipped score is known join ``window``; the Blend to publish is chosen on it."""
@@ -76,7 +106,7 @@ def learn_and_blend(model: Any, window: deque[tuple[float, float, int, bool]], t
     for s, o, n, c in zip(shipped, before, lens, censored, strict=True):
         if s is not None:
             window.append((float(s), float(o), int(n), bool(c)))
-    return blend_on_window(window, min_rows, model, ratio)
+    return blend_on_window(window, min_rows, model, ratio, margin_z)
 
 
 def to_header(blend: Blend, window: Sequence[tuple[float, float, int, bool]]) -> dict[str, Any]:

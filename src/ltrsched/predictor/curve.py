@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ltrsched.errors import UserError
-from ltrsched.predictor.blend import blend_on_window, learn_and_blend, to_header
+from ltrsched.predictor.blend import MARGIN_Z, blend_on_window, learn_and_blend, to_header
 from ltrsched.predictor.censor import concordance
 from ltrsched.predictor.data import LengthExample, jsonl_lines, parse_row, prompt_text, row_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, save_state
@@ -43,6 +43,7 @@ class CurveConfig:
     learning_rate: float = 50.0  # the plugin's online_learning_rate
     window: int = 512  # the plugin's online_window
     min_rows: int = 100  # the plugin's online_min_rows
+    margin: float = MARGIN_Z  # the plugin's online_margin
     n_features: int = 2**18  # the plugin's online_n_features
     offline: bool = True  # also train the fast tier offline at each evaluation (seconds each)
     save_state: str = ""  # after the curve, learn the rest of the stream and save the plugin's online_state here
@@ -112,7 +113,7 @@ class Replay:
         self.cfg, self.shipped_scores, self.stream = cfg, shipped_scores, stream
         self.model = OnlineLinear(OnlineConfig(n_features=cfg.n_features, learning_rate=cfg.learning_rate))
         self.window: deque[tuple[float, float, int, bool]] = deque(maxlen=cfg.window)
-        self.blend = blend_on_window(self.window, cfg.min_rows, self.model, PAIR_RATIO)
+        self.blend = blend_on_window(self.window, cfg.min_rows, self.model, PAIR_RATIO, cfg.margin)
         self.served = 0
 
     def serve_until(self, n: int) -> None:
@@ -122,7 +123,7 @@ class Replay:
             lo, hi = self.served, min(n, self.served + self.cfg.batch)
             self.blend = learn_and_blend(self.model, self.window, s.texts[lo:hi], s.lens[lo:hi].tolist(),
                                          s.censored[lo:hi].tolist(), self.shipped_scores[lo:hi].tolist(),
-                                         self.cfg.min_rows, PAIR_RATIO)
+                                         self.cfg.min_rows, PAIR_RATIO, self.cfg.margin)
             self.served = hi
 
     def save(self, path: str | Path) -> Path:

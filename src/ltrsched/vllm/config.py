@@ -15,6 +15,7 @@ from typing import Any
 
 from ltrsched.errors import UserError
 from ltrsched.policies.config import CONFIG_KEYS, PolicyConfig, from_json
+from ltrsched.predictor.blend import MARGIN_Z
 
 CONFIG_KEY = "ltrsched"  # the key of --additional-config that holds this block
 SCORING_MODES = ("auto", "on", "off")
@@ -43,6 +44,7 @@ class PluginConfig:
     online_learning_rate: float = 50.0  # the online ranker's SGD step
     online_window: int = 512  # recent finished requests the blend weight is chosen on
     online_min_rows: int = 100  # finished requests in the window before the online ranker gets any weight
+    online_margin: float = MARGIN_Z  # standard errors by which the blend must beat the shipped ranker on the window
     online_n_features: int = 2**18  # the online ranker's hashed n-gram features (a power of two)
     metrics_interval_s: float = 5.0  # s between updates of the ltrsched_* Prometheus counters
     log_interval_s: float = 60.0  # s between one-line summaries in the engine log; 0 = none
@@ -113,6 +115,8 @@ def _check_online(cfg: PluginConfig, where: str) -> None:
     if cfg.online_window < 16 or not 0 <= cfg.online_min_rows <= cfg.online_window:
         raise UserError(f"{where}.online_window must be >= 16 and online_min_rows between 0 and it; got "
                         f"{cfg.online_window} and {cfg.online_min_rows}")
+    if cfg.online_margin < 0:
+        raise UserError(f"{where}.online_margin must be >= 0 (standard errors); got {cfg.online_margin}")
     n = cfg.online_n_features
     if n < 16 or n & (n - 1):
         raise UserError(f"{where}.online_n_features must be a power of two >= 16; got {n}")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ltrsched.predictor.blend import Blend, from_header, learn_and_blend, to_header
+from ltrsched.predictor.blend import MARGIN_Z, Blend, from_header, learn_and_blend, to_header
 from ltrsched.predictor.censor import is_censored
 from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, load_state, save_state
 from ltrsched.vllm.config import PluginConfig
@@ -44,6 +44,7 @@ class OnlineSettings:
     learning_rate: float = 50.0  # SGD step
     window: int = 512  # recent rows the blend weight is chosen on
     min_rows: int = 100  # rows in the window before the online model may get any weight
+    margin_z: float = MARGIN_Z  # standard errors by which a blend must beat the shipped ranker to get weight
     n_features: int = 2**18  # hashed n-gram features
     max_queue: int = 10_000  # finished rows waiting for the learner (more are dropped and counted)
 
@@ -51,7 +52,7 @@ class OnlineSettings:
     def of(cls, cfg: PluginConfig) -> OnlineSettings:
         """The plugin block's ``online_*`` keys."""
         return cls(state=cfg.online_state, learning_rate=cfg.online_learning_rate, window=cfg.online_window,
-                   min_rows=cfg.online_min_rows, n_features=cfg.online_n_features)
+                   min_rows=cfg.online_min_rows, margin_z=cfg.online_margin, n_features=cfg.online_n_features)
 
 
 class OnlineLearner(RowWorker):
@@ -136,7 +137,7 @@ class OnlineLearner(RowWorker):
             shipped = [self._take_shipped(hash(t)) for t in texts]
         # One assignment publishes the new Blend: a scorer sees the old one or the new one, never half.
         self.blend = learn_and_blend(self.model, self.window, texts, lens, cut, shipped, self.settings.min_rows,
-                                     PAIR_RATIO)
+                                     PAIR_RATIO, self.settings.margin_z)
         self.num_updates += 1
 
     def close(self, timeout_s: float = 10.0) -> None:
