@@ -40,25 +40,32 @@ def write_labels(path: Path, examples: list[LengthExample], samples: int = 1) ->
     return texts, lens
 
 
+@pytest.mark.parametrize(("residual", "floor"), [(0.0, 0.3), (1.0, 0.1)], ids=["own", "correction"])
 def test_the_online_ranker_overtakes_a_blind_shipped_ranker(tmp_path: Path,
-                                                             sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+                                                             sharegpt_small: tuple[list[LengthExample], ...],
+                                                             residual: float, floor: float) -> None:
     train, test = sharegpt_small
     labels = tmp_path / "labels.jsonl"
     write_labels(labels, train + test, samples=2)  # 480 prompts
     stream = read_stream(labels)
     assert len(stream.texts) == 480 and stream.censored.sum() == 80 and (stream.second >= 0).all()
     state = tmp_path / "online.npz"
-    rows = learning_curve(CurveConfig(every=80, eval_rows=80, save_state=str(state)), PromptLengthRanker(), stream)
+    # A rule this strong, against a shipped ranker worth nothing (2C - 1 of -0.16 to 0 here), is learned faster at
+    # a step of 50 than at the default 5 (which suits the small corrections real traffic needs); a correction to
+    # that ranker learns it more slowly than a model of its own, which need not undo the shipped order first.
+    cfg = CurveConfig(every=80, eval_rows=80, save_state=str(state), learning_rate=50.0, residual=residual)
+    rows = learning_curve(cfg, PromptLengthRanker(), stream)
     assert [r["served"] for r in rows] == [0, 80, 160, 240, 320, 400]
     first, last = rows[0], rows[-1]
-    assert first["online"] == 0.0 and first["blend"] == first["shipped"]  # nothing learned: the shipped order
+    assert first["blend"] == first["shipped"]  # nothing learned: the shipped order
+    assert first["online"] == (0.0 if residual == 0 else first["shipped"])  # all ties, or the shipped order
     # Half the decided pairs cross the rule (marker answers 2-5 tokens, the rest 30-59), the rest are noise, so a
     # ranker that knows the rule and nothing else scores about 0.5.
-    assert last["online"] > 0.3 and last["blend"] > last["shipped"] + 0.2 and last["blend_weight"] > 0
+    assert last["online"] > floor and last["blend"] > last["shipped"] + 0.2 and last["blend_weight"] > 0
     assert last["offline_fast"] > 0.3  # the fast tier trained on the same 400 rows learns the rule too
     assert math.isnan(first["offline_fast"])  # nothing to train on before any row is served
     assert all(r["two_sample"] > 0.8 for r in rows)  # the second sample is the first plus one token
-    model = OnlineLinear(OnlineConfig())  # the state an engine would start from (the plugin's online_state)
+    model = OnlineLinear(OnlineConfig(learning_rate=50.0, residual=residual))  # what an engine would start from
     blend, window = from_header(load_state(state, model), model)
     assert model.num_rows == 480 and len(window) == 480  # the whole stream, not only up to the last evaluation
     assert blend.weight > 0 and np.count_nonzero(model.coef) > 100

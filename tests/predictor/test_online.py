@@ -35,39 +35,79 @@ def auc(scores: np.ndarray, texts: list[str]) -> float:
     return float(np.mean(scores[marked][:, None] > scores[~marked][None, :]))
 
 
+OWN = OnlineConfig(residual=0.0, learning_rate=50.0)  # a model of its own, at the step it learns such a rule with
+
+
+def blind(texts: list[str]) -> np.ndarray:
+    """A shipped ranker that knows nothing of the marker: shorter prompts first (a real, weak signal)."""
+    return -np.log1p(np.array([len(t) for t in texts], dtype=np.float64))
+
+
 def feed(model: OnlineLinear, rows: tuple[list[str], list[int], list[bool]], batch: int = 16) -> None:
     texts, lens, censored = rows
     for i in range(0, len(texts), batch):
-        model.learn(texts[i:i + batch], lens[i:i + batch], censored[i:i + batch])
+        model.learn(texts[i:i + batch], lens[i:i + batch], censored[i:i + batch], blind(texts[i:i + batch]))
 
 
-def test_a_planted_rule_is_learned_within_a_few_hundred_rows(sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+def score(model: OnlineLinear, probe: list[str]) -> np.ndarray:
+    return model.snapshot().score(probe, blind(probe))
+
+
+@pytest.mark.parametrize(("cfg", "early_floor", "floor"), [
+    (OWN, 0.7, 0.95),
+    (OnlineConfig(learning_rate=50.0), 0.6, 0.9),  # a correction to the blind ranker, at the same step
+])
+def test_a_planted_rule_is_learned_within_a_few_hundred_rows(sharegpt_small: tuple[list[LengthExample], ...],
+                                                             cfg: OnlineConfig, early_floor: float,
+                                                             floor: float) -> None:
     train, held_out = sharegpt_small
     probe = planted(held_out[:100], seed=1)[0]  # prompts the model never saw
-    model = OnlineLinear(OnlineConfig())
-    assert auc(model.snapshot().score(probe), probe) == 0.0  # untrained: every score ties
+    model = OnlineLinear(cfg)
+    untrained = auc(score(model, probe), probe)
+    assert untrained == (0.0 if cfg.residual == 0 else auc(blind(probe), probe))  # all ties, or the shipped order
     feed(model, planted(train[:80], seed=0))
-    early = auc(model.snapshot().score(probe), probe)
+    early = auc(score(model, probe), probe)
     feed(model, planted(train[80:320], seed=2))
     assert model.num_rows == 320
-    assert early > 0.7 and auc(model.snapshot().score(probe), probe) > 0.95
+    assert untrained < 0.6 and early > early_floor and auc(score(model, probe), probe) > floor
+
+
+def test_the_correction_starts_as_the_shipped_ranker_and_moves_only_where_it_learned(
+        sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+    from scipy.stats import kendalltau
+
+    train, held_out = sharegpt_small
+    probe = planted(held_out[:100], seed=1)[0]
+    model = OnlineLinear(OnlineConfig())  # the defaults: residual 1, step 5
+    assert kendalltau(score(model, probe), blind(probe)).statistic == pytest.approx(1.0)
+    own = OnlineLinear(OWN)
+    for m in (model, own):
+        feed(m, planted(train[:320], seed=0))
+    got = score(model, probe)
+    assert auc(got, probe) > auc(blind(probe), probe) + 0.1  # it learned some of the rule at this small step
+    # Among prompts without the marker (lengths 30-59 at random: nothing to learn), the correction keeps most of
+    # the shipped order (0.67 when written) and a model of its own replaces it with what it fit to noise (-0.58).
+    plain = np.array([not t.startswith(MARKER) for t in probe])
+    assert kendalltau(got[plain], blind(probe)[plain]).statistic > 0.5
+    assert kendalltau(score(own, probe)[plain], blind(probe)[plain]).statistic < 0.0
 
 
 def test_censored_rows_never_train_an_order_they_cannot_decide(sharegpt_small: tuple[list[LengthExample], ...]) -> None:
     train, held_out = sharegpt_small
-    model = OnlineLinear(OnlineConfig())
+    model, default = OnlineLinear(OWN), OnlineLinear(OnlineConfig())
     cfg = model._reader.cfg
     bucket = int(hash_rows([MARKER], cfg.n_features, cfg.ngram_max).indices[0])
     rows = planted(train[:320], seed=0, cut=True)
-    naive = OnlineLinear(OnlineConfig())
+    naive = OnlineLinear(OWN)
     feed(naive, (rows[0], rows[1], [False] * len(rows[1])))  # the cut lengths read as exact
     assert naive.coef[bucket] < -0.1  # "marker = short", wrongly
     feed(model, rows)
+    feed(default, rows)
     # a row cut at 3 tokens is longer than nothing here (every finished answer is 2-59 tokens, and 3 is not 1.2x
     # longer than 2): it is in no decided pair, so its marker weight never moved
-    assert model.coef[bucket] == 0.0
+    assert model.coef[bucket] == 0.0 and default.coef[bucket] == 0.0
     probe = planted(held_out[:100], seed=1)[0]
-    assert abs(auc(model.snapshot().score(probe), probe) - 0.5) < 0.15
+    assert abs(auc(score(model, probe), probe) - 0.5) < 0.15
 
 
 def test_state_round_trip_keeps_scores(sharegpt_small: tuple[list[LengthExample], ...], tmp_path: Path) -> None:
@@ -78,9 +118,12 @@ def test_state_round_trip_keeps_scores(sharegpt_small: tuple[list[LengthExample]
     again = OnlineLinear(OnlineConfig(n_features=2**14))
     assert load_state(path, again)["blend"] == {"weight": 0.5}
     probe = [str(e.prompt) for e in held_out[:20]]
-    assert np.array_equal(again.snapshot().score(probe), model.snapshot().score(probe)) and again.num_rows == 96
+    assert np.array_equal(score(again, probe), score(model, probe)) and again.num_rows == 96
+    assert again.base_sd == model.base_sd != 1.0  # the shipped scores' spread it learned with
     with pytest.raises(UserError, match=r"n_features=16384.*online_n_features"):
         load_state(path, OnlineLinear(OnlineConfig(n_features=2**15)))
+    with pytest.raises(UserError, match=r"online\.npz: saved with online_residual 1, not 0"):
+        load_state(path, OnlineLinear(OnlineConfig(n_features=2**14, residual=0.0)))
     (tmp_path / "junk.npz").write_text("not numpy")
     with pytest.raises(UserError, match=r"junk\.npz: not an online-ranker state"):
         load_state(tmp_path / "junk.npz", again)
@@ -88,7 +131,7 @@ def test_state_round_trip_keeps_scores(sharegpt_small: tuple[list[LengthExample]
 
 def test_scores_come_from_the_mean_of_the_recent_iterates(sharegpt_small: tuple[list[LengthExample], ...]) -> None:
     train, held_out = sharegpt_small
-    model = OnlineLinear(OnlineConfig(n_features=2**12, average_steps=4))
+    model = OnlineLinear(OnlineConfig(n_features=2**12, average_steps=4, residual=0.0))
     iterates: list[np.ndarray] = []
     take_step = model._step
 
@@ -109,9 +152,9 @@ def test_scores_come_from_the_mean_of_the_recent_iterates(sharegpt_small: tuple[
     assert np.allclose(model.avg, expected) and not np.allclose(model.avg, model.coef)
     probe = [str(e.prompt) for e in held_out[:20]]
     x = model._reader.features(probe)
-    assert np.allclose(model.snapshot().score(probe), -(x @ model.avg), atol=1e-4)
+    assert np.allclose(score(model, probe), -(x @ model.avg), atol=1e-4)
     model.cfg.average_steps = 0  # off: the last iterate scores
-    assert np.allclose(model.snapshot().score(probe), -(x @ model.coef), atol=1e-4)
+    assert np.allclose(score(model, probe), -(x @ model.coef), atol=1e-4)
 
 
 def test_a_state_saved_before_averaging_loads_from_its_last_iterate(
@@ -119,15 +162,17 @@ def test_a_state_saved_before_averaging_loads_from_its_last_iterate(
     import json
 
     train, held_out = sharegpt_small
-    model = OnlineLinear(OnlineConfig(n_features=2**12))
+    model = OnlineLinear(OnlineConfig(n_features=2**12, residual=0.0))
     feed(model, planted(train[:96], seed=0))
     meta = {"version": 1, "config": {"n_features": 2**12}, "num_rows": 96}  # what version 1 wrote: no mean
     np.savez(tmp_path / "v1.npz", coef=model.coef, meta=np.array(json.dumps(meta)))
-    again = OnlineLinear(OnlineConfig(n_features=2**12))
+    again = OnlineLinear(OnlineConfig(n_features=2**12, residual=0.0))  # versions 1 and 2: models of their own
     load_state(tmp_path / "v1.npz", again)
     probe = [str(e.prompt) for e in held_out[:20]]
     assert again.num_rows == 96 and np.array_equal(again.avg, model.coef)
-    assert np.allclose(again.snapshot().score(probe), -(again._reader.features(probe) @ model.coef), atol=1e-4)
+    assert np.allclose(score(again, probe), -(again._reader.features(probe) @ model.coef), atol=1e-4)
+    with pytest.raises(UserError, match="saved with online_residual 0, not 1"):
+        load_state(tmp_path / "v1.npz", OnlineLinear(OnlineConfig(n_features=2**12)))
 
 
 def test_the_blend_weight_follows_which_ranker_orders_recent_rows_better() -> None:
@@ -163,7 +208,7 @@ def test_the_gain_standard_error_agrees_with_a_bootstrap() -> None:
     lens = rng.integers(5, 768, size=400)
     cut = lens > 700  # capped rows: lower bounds, in fewer decided pairs
     a, b = -np.log(lens) + rng.normal(0, 1.5, 400), -np.log(lens) + rng.normal(0, 1.6, 400)
-    gain, se = paired_gain(a, b, lens, cut, ratio=1.2)
+    _, se = paired_gain(a, b, lens, cut, ratio=1.2)
     draws = [rng.integers(0, 400, size=400) for _ in range(200)]
     boot = np.std([paired_gain(a[i], b[i], lens[i], cut[i], ratio=1.2)[0] for i in draws])
     assert 0.8 < se / boot < 1.25
@@ -171,22 +216,26 @@ def test_the_gain_standard_error_agrees_with_a_bootstrap() -> None:
     assert paired_gain(a, b, np.full(400, 7), cut) == (0.0, 0.0)  # no decided pair
 
 
+@pytest.mark.parametrize("cfg", [OWN, OnlineConfig()], ids=["own", "correction"])
 def test_an_update_scores_rows_before_learning_them_and_keeps_those_with_a_shipped_score(
-        sharegpt_small: tuple[list[LengthExample], ...]) -> None:
+        sharegpt_small: tuple[list[LengthExample], ...], cfg: OnlineConfig) -> None:
     from collections import deque
+    from dataclasses import replace
 
     from ltrsched.predictor.blend import learn_and_blend
 
     texts, lens, censored = planted(sharegpt_small[0][:240], seed=3)
-    model, window = OnlineLinear(OnlineConfig(n_features=2**14)), deque[tuple[float, float, int, bool]](maxlen=200)
+    model = OnlineLinear(replace(cfg, n_features=2**14))
+    window = deque[tuple[float, float, int, bool]](maxlen=200)
     feed(model, (texts[:120], lens[:120], censored[:120]))
-    before = model.snapshot().score(texts[120:])  # what the model says of rows it has not learned
     shipped = [float(-n) if i % 3 else None for i, n in enumerate(lens[120:])]  # a third finished unscored
-    blend = learn_and_blend(model, window, texts[120:], lens[120:], censored[120:], shipped, min_rows=50)
     kept = [i for i, s in enumerate(shipped) if s is not None]
-    assert model.num_rows == 240 and len(window) == len(kept) == 80  # all learned, only the scored ones kept
-    assert [o for _, o, _, _ in window] == pytest.approx([float(before[i]) for i in kept])  # out of sample
+    before = model.snapshot().score([texts[120 + i] for i in kept], [shipped[i] for i in kept])  # not learned yet
+    blend = learn_and_blend(model, window, texts[120:], lens[120:], censored[120:], shipped, min_rows=50)
+    # a model of its own learns every row; a correction to the shipped score only rows whose shipped score it has
+    assert model.num_rows == (240 if cfg.residual == 0 else 200) and len(window) == len(kept) == 80
+    assert [o for _, o, _, _ in window] == pytest.approx([float(b) for b in before], rel=1e-5)  # out of sample
     assert [n for _, _, n, _ in window] == [lens[120 + i] for i in kept]
-    assert blend.weight == 0.0 and blend.num_rows == 240  # -length is the truth itself: nothing beats it
+    assert blend.weight == 0.0 and blend.num_rows == model.num_rows  # -length is the truth itself: nothing beats it
     small = learn_and_blend(model, deque(maxlen=200), texts[:10], lens[:10], censored[:10], [0.0] * 10, min_rows=50)
     assert small.weight == 0.0 and small.concordance == 0.5  # below min_rows: the shipped ranker alone

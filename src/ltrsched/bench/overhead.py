@@ -83,7 +83,10 @@ def _build(cfg: OverheadConfig) -> dict[str, Any]:
     scheds = {"vllm": build_scheduler(HarnessConfig(model_dir, plugin=False, **common)),
               "ltrsched": build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched=plugin_config, **common))}
     if cfg.online:
-        block = {**plugin_config, "online": True, "served_log": str(Path(model_dir).parent / "served.jsonl")}
+        # Requests here carry client scores (no ranker runs), so no request has a shipped score for the default
+        # online model to correct; the model of its own (residual 0) learns every row at the same cost per row.
+        block = {**plugin_config, "online": True, "online_residual": 0.0,
+                 "served_log": str(Path(model_dir).parent / "served.jsonl")}
         scheds["ltrsched-online"] = build_scheduler(HarnessConfig(model_dir, plugin=True, ltrsched=block, **common))
     return scheds
 

@@ -32,7 +32,7 @@ class Blend:
     weight: float = 0.0  # share of the online model (0: the shipped ranker alone)
     shift: float = 0.0  # online score on the shipped scale = shift + scale * online
     scale: float = 0.0
-    model: Any = None  # the online snapshot (a FastRanker), None before any
+    model: Any = None  # the online snapshot (``online.OnlineSnapshot``), None before any
     concordance: float = 0.5  # the chosen blend's pairwise accuracy on the window (reported)
     num_rows: int = 0  # rows the online model had learned from when this was published
 
@@ -40,7 +40,7 @@ class Blend:
         """The scores to rank by: the shipped ones when the weight is 0, else the blend."""
         if self.weight <= 0.0 or self.model is None:
             return shipped
-        online = self.shift + self.scale * np.asarray(self.model.score(prompts), dtype=np.float64)
+        online = self.shift + self.scale * self.model.score(prompts, shipped)
         return (1.0 - self.weight) * shipped + self.weight * online
 
 
@@ -101,8 +101,13 @@ def learn_and_blend(model: Any, window: deque[tuple[float, float, int, bool]], t
                     ratio: float = 1.0, margin_z: float = MARGIN_Z) -> Blend:
     """The one online update the plugin's learner and ``bench online-curve``'s replay both run: ``model`` (an
     ``OnlineLinear``) learns the finished rows, each first scored by the model as it stood (out of sample); rows
-    whose shipped score is known join ``window``; the Blend to publish is chosen on it."""
-    before = model.learn(texts, lens, censored)
+    whose shipped score is known join ``window``; the Blend to publish is chosen on it. A model that corrects the
+    shipped score (``residual`` above 0) learns only those rows."""
+    if model.cfg.residual:
+        keep = [i for i, s in enumerate(shipped) if s is not None]
+        texts, lens = [texts[i] for i in keep], [lens[i] for i in keep]
+        censored, shipped = [censored[i] for i in keep], [shipped[i] for i in keep]
+    before = model.learn(texts, lens, censored, [s or 0.0 for s in shipped])  # a model of its own ignores them
     for s, o, n, c in zip(shipped, before, lens, censored, strict=True):
         if s is not None:
             window.append((float(s), float(o), int(n), bool(c)))

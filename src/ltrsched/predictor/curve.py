@@ -28,7 +28,7 @@ from ltrsched.errors import UserError
 from ltrsched.predictor.blend import MARGIN_Z, blend_on_window, learn_and_blend, to_header
 from ltrsched.predictor.censor import concordance
 from ltrsched.predictor.data import LengthExample, jsonl_lines, parse_row, prompt_text, row_censored
-from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, save_state
+from ltrsched.predictor.online import LEARNING_RATE, PAIR_RATIO, RESIDUAL, OnlineConfig, OnlineLinear, save_state
 
 COLUMNS = ("served", "shipped", "online", "blend", "blend_weight", "offline_fast", "two_sample")
 
@@ -40,7 +40,8 @@ class CurveConfig:
     every: int = 200  # rows served between evaluations
     eval_rows: int = 200  # the next rows each evaluation ranks
     batch: int = 16  # rows per learner update (the plugin learns what finished within 0.5 s, at most 64)
-    learning_rate: float = 50.0  # the plugin's online_learning_rate
+    learning_rate: float = LEARNING_RATE  # the plugin's online_learning_rate
+    residual: float = RESIDUAL  # the plugin's online_residual
     window: int = 512  # the plugin's online_window
     min_rows: int = 100  # the plugin's online_min_rows
     margin: float = MARGIN_Z  # the plugin's online_margin
@@ -111,7 +112,8 @@ class Replay:
 
     def __init__(self, cfg: CurveConfig, shipped_scores: np.ndarray, stream: Stream) -> None:
         self.cfg, self.shipped_scores, self.stream = cfg, shipped_scores, stream
-        self.model = OnlineLinear(OnlineConfig(n_features=cfg.n_features, learning_rate=cfg.learning_rate))
+        self.model = OnlineLinear(OnlineConfig(n_features=cfg.n_features, learning_rate=cfg.learning_rate,
+                                               residual=cfg.residual))
         self.window: deque[tuple[float, float, int, bool]] = deque(maxlen=cfg.window)
         self.blend = blend_on_window(self.window, cfg.min_rows, self.model, PAIR_RATIO, cfg.margin)
         self.served = 0
@@ -148,7 +150,7 @@ def learning_curve(cfg: CurveConfig, shipped: Any, stream: Stream, progress: Any
         idx = slice(point, point + cfg.eval_rows)
         texts, lens, cut = stream.texts[idx], stream.lens[idx], stream.censored[idx]
         row = {"served": float(point), "shipped": quality(shipped_scores[idx], lens, cut),
-               "online": quality(replay.model.snapshot().score(texts), lens, cut),
+               "online": quality(replay.model.snapshot().score(texts, shipped_scores[idx]), lens, cut),
                "blend": quality(replay.blend.combine(shipped_scores[idx], texts), lens, cut),
                "blend_weight": replay.blend.weight, "offline_fast": float("nan"), "two_sample": float("nan")}
         if cfg.offline and point >= 50:

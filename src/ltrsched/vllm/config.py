@@ -16,6 +16,7 @@ from typing import Any
 from ltrsched.errors import UserError
 from ltrsched.policies.config import CONFIG_KEYS, PolicyConfig, from_json
 from ltrsched.predictor.blend import MARGIN_Z
+from ltrsched.predictor.online import LEARNING_RATE, RESIDUAL
 
 CONFIG_KEY = "ltrsched"  # the key of --additional-config that holds this block
 SCORING_MODES = ("auto", "on", "off")
@@ -41,7 +42,8 @@ class PluginConfig:
     served_log_backups: int = 3  # rotated served logs kept (path.1 ... path.N)
     online: bool = False  # learn the served model's lengths from finished requests and blend (vllm/online.py)
     online_state: str = ""  # .npz file the online ranker is loaded from at start-up and saved to at shutdown
-    online_learning_rate: float = 50.0  # the online ranker's SGD step
+    online_learning_rate: float = LEARNING_RATE  # the online ranker's SGD step
+    online_residual: float = RESIDUAL  # the shipped score's weight inside the online model (0: a model of its own)
     online_window: int = 512  # recent finished requests the blend weight is chosen on
     online_min_rows: int = 100  # finished requests in the window before the online ranker gets any weight
     online_margin: float = MARGIN_Z  # standard errors by which the blend must beat the shipped ranker on the window
@@ -115,6 +117,8 @@ def _check_online(cfg: PluginConfig, where: str) -> None:
     if cfg.online_window < 16 or not 0 <= cfg.online_min_rows <= cfg.online_window:
         raise UserError(f"{where}.online_window must be >= 16 and online_min_rows between 0 and it; got "
                         f"{cfg.online_window} and {cfg.online_min_rows}")
+    if cfg.online_residual < 0:
+        raise UserError(f"{where}.online_residual must be >= 0; got {cfg.online_residual}")
     if cfg.online_margin < 0:
         raise UserError(f"{where}.online_margin must be >= 0 (standard errors); got {cfg.online_margin}")
     n = cfg.online_n_features

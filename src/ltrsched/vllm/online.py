@@ -25,7 +25,15 @@ import numpy as np
 
 from ltrsched.predictor.blend import MARGIN_Z, Blend, from_header, learn_and_blend, to_header
 from ltrsched.predictor.censor import is_censored
-from ltrsched.predictor.online import PAIR_RATIO, OnlineConfig, OnlineLinear, load_state, save_state
+from ltrsched.predictor.online import (
+    LEARNING_RATE,
+    PAIR_RATIO,
+    RESIDUAL,
+    OnlineConfig,
+    OnlineLinear,
+    load_state,
+    save_state,
+)
 from ltrsched.vllm.config import PluginConfig
 from ltrsched.vllm.servedlog import RowWorker, ServedRow
 
@@ -41,7 +49,8 @@ class OnlineSettings:
     """The plugin's ``online_*`` keys."""
 
     state: str = ""  # .npz file: loaded at start-up if present, written at shutdown; "" = not kept
-    learning_rate: float = 50.0  # SGD step
+    learning_rate: float = LEARNING_RATE  # SGD step
+    residual: float = RESIDUAL  # the shipped score's weight inside the model
     window: int = 512  # recent rows the blend weight is chosen on
     min_rows: int = 100  # rows in the window before the online model may get any weight
     margin_z: float = MARGIN_Z  # standard errors by which a blend must beat the shipped ranker to get weight
@@ -51,7 +60,8 @@ class OnlineSettings:
     @classmethod
     def of(cls, cfg: PluginConfig) -> OnlineSettings:
         """The plugin block's ``online_*`` keys."""
-        return cls(state=cfg.online_state, learning_rate=cfg.online_learning_rate, window=cfg.online_window,
+        return cls(state=cfg.online_state, learning_rate=cfg.online_learning_rate, residual=cfg.online_residual,
+                   window=cfg.online_window,
                    min_rows=cfg.online_min_rows, margin_z=cfg.online_margin, n_features=cfg.online_n_features)
 
 
@@ -61,7 +71,8 @@ class OnlineLearner(RowWorker):
     def __init__(self, settings: OnlineSettings, tokenizer_factory: Callable[[], Any]) -> None:
         super().__init__("ltrsched-online", settings.max_queue)
         self.settings = settings
-        self.model = OnlineLinear(OnlineConfig(n_features=settings.n_features, learning_rate=settings.learning_rate))
+        self.model = OnlineLinear(OnlineConfig(n_features=settings.n_features, learning_rate=settings.learning_rate,
+                                               residual=settings.residual))
         self.blend = Blend()  # what scoring reads; replaced whole, never mutated
         self.window: deque[tuple[float, float, int, bool]] = deque(maxlen=settings.window)  # shipped, online, n, cut
         self.num_failed = 0  # batches the learner could not learn from (logged)
