@@ -69,6 +69,15 @@ def test_the_online_ranker_overtakes_a_blind_shipped_ranker(tmp_path: Path,
     blend, window = from_header(load_state(state, model), model)
     assert model.num_rows == 480 and len(window) == 480  # the whole stream, not only up to the last evaluation
     assert blend.weight > 0 and np.count_nonzero(model.coef) > 100
+    # the state, started from on a stream it never saw (the same rule, other prompts), ranks from its first row
+    other = tmp_path / "other.jsonl"
+    write_labels(other, train[::-1] + test[::-1])
+    again = learning_curve(CurveConfig(every=80, eval_rows=80, learning_rate=50.0, residual=residual,
+                                       start_state=str(state), offline=False), PromptLengthRanker(),
+                           read_stream(other))
+    assert again[0]["blend_weight"] == blend.weight and again[0]["blend"] > again[0]["shipped"] + 0.2
+    with pytest.raises(UserError, match=r"--start-state 'nowhere\.npz': no such file"):
+        learning_curve(CurveConfig(start_state="nowhere.npz"), PromptLengthRanker(), stream)
 
 
 def test_the_cli_writes_a_table_csv_and_plot_and_names_bad_rows(tmp_path: Path,

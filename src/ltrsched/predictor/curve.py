@@ -4,9 +4,12 @@ A labelled file (``ltrsched label``: the served model's own lengths) is replayed
 finish in file order, the learner takes them ``batch`` at a time and runs the plugin's own update
 (``blend.learn_and_blend``: scored before it learns them, kept in the blend window with the shipped ranker's score,
 a blend chosen on the window). After every ``every`` rows served, the next ``eval_rows`` rows
-(not learned yet) are ranked by: the shipped ranker; the online model alone; the blend the engine would rank by;
+(not learned yet) are ranked by: the shipped ranker; the online model (by default the shipped score plus its
+learned correction) at full weight; the blend the engine would rank by;
 the fast tier trained offline on every row served so far (the "offline ranker on as many served labels"); and,
-where the file has a second sample of each prompt, that sample's length (the two-sample figure).
+where the file has a second sample of each prompt, that sample's length (the two-sample figure). With
+``start_state`` the learner starts from a saved ``online_state`` (what an engine restarted with it would rank by),
+so a state learned on one stream is tested on another it never saw.
 
 Quality is 2C - 1 over the window's decided pairs (``censor.concordance``: a capped row is a lower bound, so a pair
 it cannot order is left out), which equals Kendall's tau-a on uncensored rows without ties.
@@ -25,10 +28,18 @@ from typing import Any
 import numpy as np
 
 from ltrsched.errors import UserError
-from ltrsched.predictor.blend import MARGIN_Z, blend_on_window, learn_and_blend, to_header
+from ltrsched.predictor.blend import MARGIN_Z, blend_on_window, from_header, learn_and_blend, to_header
 from ltrsched.predictor.censor import concordance
 from ltrsched.predictor.data import LengthExample, jsonl_lines, parse_row, prompt_text, row_censored
-from ltrsched.predictor.online import LEARNING_RATE, PAIR_RATIO, RESIDUAL, OnlineConfig, OnlineLinear, save_state
+from ltrsched.predictor.online import (
+    LEARNING_RATE,
+    PAIR_RATIO,
+    RESIDUAL,
+    OnlineConfig,
+    OnlineLinear,
+    load_state,
+    save_state,
+)
 
 COLUMNS = ("served", "shipped", "online", "blend", "blend_weight", "offline_fast", "two_sample")
 
@@ -48,6 +59,7 @@ class CurveConfig:
     n_features: int = 2**18  # the plugin's online_n_features
     offline: bool = True  # also train the fast tier offline at each evaluation (seconds each)
     save_state: str = ""  # after the curve, learn the rest of the stream and save the plugin's online_state here
+    start_state: str = ""  # start from this online_state (its model, blend and window) instead of from nothing
     out_dir: str = "runs/online-curve"  # CSV and plot
 
 
@@ -116,6 +128,11 @@ class Replay:
                                                residual=cfg.residual))
         self.window: deque[tuple[float, float, int, bool]] = deque(maxlen=cfg.window)
         self.blend = blend_on_window(self.window, cfg.min_rows, self.model, PAIR_RATIO, cfg.margin)
+        if cfg.start_state:  # as the plugin starts from online_state: the saved model, blend and window
+            if not Path(cfg.start_state).is_file():
+                raise UserError(f"--start-state {cfg.start_state!r}: no such file; write one with --save-state")
+            self.blend, window = from_header(load_state(cfg.start_state, self.model), self.model)
+            self.window.extend(window)
         self.served = 0
 
     def serve_until(self, n: int) -> None:
@@ -195,8 +212,9 @@ def write_curve(rows: Sequence[dict[str, float]], out_dir: str | Path, title: st
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
     xs = [r["served"] for r in rows]
-    for key, label in (("shipped", "shipped ranker"), ("online", "online alone"), ("blend", "blend (what ranks)"),
-                       ("offline_fast", "fast tier trained offline on as many"), ("two_sample", "second sample")):
+    for key, label in (("shipped", "shipped ranker"), ("online", "online model, full weight"),
+                       ("blend", "blend (what ranks)"), ("offline_fast", "fast tier trained offline on as many"),
+                       ("two_sample", "second sample")):
         ys = [r[key] for r in rows]
         if not all(np.isnan(ys)):
             ax.plot(xs, ys, marker="o", ms=3, label=label)
