@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ltrsched.errors import UserError
-from ltrsched.predictor.blend import Blend, choose, paired_gain
+from ltrsched.predictor.blend import Blend, choose, interchange_cost, paired_gain
 from ltrsched.predictor.data import LengthExample
 from ltrsched.predictor.hashing import hash_rows
 from ltrsched.predictor.online import OnlineConfig, OnlineLinear, load_state, save_state
@@ -203,17 +203,44 @@ def test_a_noisy_copy_of_the_shipped_ranker_wins_weight_by_chance_only_without_t
     assert picked[2.0] == 0
 
 
-def test_the_gain_standard_error_agrees_with_a_bootstrap() -> None:
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_gain_standard_error_agrees_with_a_bootstrap(weighted: bool) -> None:
     rng = np.random.default_rng(0)
     lens = rng.integers(5, 768, size=400)
     cut = lens > 700  # capped rows: lower bounds, in fewer decided pairs
     a, b = -np.log(lens) + rng.normal(0, 1.5, 400), -np.log(lens) + rng.normal(0, 1.6, 400)
-    _, se = paired_gain(a, b, lens, cut, ratio=1.2)
+    _, se = paired_gain(a, b, lens, cut, ratio=1.2, weighted=weighted)
     draws = [rng.integers(0, 400, size=400) for _ in range(200)]
-    boot = np.std([paired_gain(a[i], b[i], lens[i], cut[i], ratio=1.2)[0] for i in draws])
-    assert 0.8 < se / boot < 1.25
-    assert paired_gain(a, a, lens, cut) == (0.0, 0.0)  # a ranker against itself: no gain, no spread
-    assert paired_gain(a, b, np.full(400, 7), cut) == (0.0, 0.0)  # no decided pair
+    boot = np.std([paired_gain(a[i], b[i], lens[i], cut[i], ratio=1.2, weighted=weighted)[0] for i in draws])
+    assert 0.75 < se / boot < 1.33
+    assert paired_gain(a, a, lens, cut, weighted=weighted) == (0.0, 0.0)  # against itself: no gain, no spread
+    assert paired_gain(a, b, np.full(400, 7), cut, weighted=weighted) == (0.0, 0.0)  # no decided pair
+
+
+def test_a_pair_weighs_what_serving_it_in_the_wrong_order_costs() -> None:
+    cost = interchange_cost(np.array([10, 20, 0]))
+    # 10 before 20: fine. 20 before 10: the short one waits 20 steps over 10 tokens (+2 per token), the long one
+    # waits 10 fewer over 20 (-0.5): 1.5. A length of 0 counts as 1.
+    assert cost[0, 1] == pytest.approx(1.5) and cost[1, 0] == pytest.approx(-1.5) and cost[0, 0] == 0.0
+    assert cost[2, 0] == pytest.approx(10 - 0.1)
+
+
+def test_the_weight_is_chosen_by_latency_not_by_pairs_counted_alike() -> None:
+    # The online model orders the 160 long answers perfectly and puts a third of the 40 short ones behind them.
+    # Blended half and half with the shipped ranker (noisy among long answers) it orders more pairs right, but the
+    # ones it gets wrong are short answers, which per-token latency weighs most.
+    rng = np.random.default_rng(1)
+    lens = np.concatenate([rng.integers(4, 20, size=40), rng.integers(200, 760, size=160)])
+    shipped = np.concatenate([-np.log(lens[:40]), -np.log(lens[40:]) + rng.normal(0, 0.3, 160)])
+    online = -np.log(lens).astype(np.float64)
+    online[:40:3] = -np.log(2000.0)  # a third of the short answers ranked after every long one
+    cut = np.zeros(200, dtype=bool)
+    half = 0.5 * shipped + 0.5 * (shipped.mean() + shipped.std() * (online - online.mean()) / online.std())
+    plain, se = paired_gain(half, shipped, lens, cut)
+    weighted, weighted_se = paired_gain(half, shipped, lens, cut, weighted=True)
+    assert plain - 2 * se > 0.02  # pairs counted alike: better, beyond the margin (the old rule gave it weight)
+    assert weighted - 2 * weighted_se < 0  # by what misordering costs: no better than the shipped order
+    assert choose(shipped, online, lens, cut)[0] == 0.0
 
 
 @pytest.mark.parametrize("cfg", [OWN, OnlineConfig()], ids=["own", "correction"])

@@ -1,12 +1,14 @@
 """Blending the shipped ranker with the online one, by a weight chosen on recent served rows.
 
 Each finished row keeps the shipped ranker's score and the online model's score from before it learned that row
-(an honest, out-of-sample pair). A weight in ``WEIGHTS`` is judged by its gain in concordance over the shipped
-ranker on the window's decided pairs (``censor.concordance``), less ``margin_z`` standard errors of that gain
-(a delete-one-row jackknife: the pairs share rows, so they are not independent); the weight with the highest such
-lower bound wins, and 0 (the shipped ranker) unless some bound is above zero. Without the margin, a noisy 512-row
-window handed a weaker online tier a quarter of every score and cost ranking quality (docs/results.md,
-2026-12-04). The online score is mapped onto the shipped scale first (matching mean and spread over the window),
+(an honest, out-of-sample pair). A weight in ``WEIGHTS`` is judged by its gain over the shipped ranker on the
+window's decided pairs, each pair weighted by what serving it in the wrong order costs mean per-token latency
+(``interchange_cost``), less ``margin_z`` standard errors of that gain (a delete-one-row jackknife: the pairs share
+rows, so they are not independent); the weight with the highest such lower bound wins, and 0 (the shipped ranker)
+unless some bound is above zero. Plain concordance counts every pair alike: a blend that ordered the long answers
+better and the short ones worse won on it and lost 10% of per-token latency on the engine (docs/results.md,
+2026-12-07); without the margin, a noisy 512-row window handed a weaker online tier a quarter of every score
+(2026-12-04). The online score is mapped onto the shipped scale first (matching mean and spread over the window),
 so weight 0 is exactly the shipped ranker and the queue's older scores stay comparable.
 """
 
@@ -44,41 +46,50 @@ class Blend:
         return (1.0 - self.weight) * shipped + self.weight * online
 
 
+def interchange_cost(lens: np.ndarray) -> np.ndarray:
+    """[n, n]: for i shorter than j, what serving j before i adds to the two requests' per-token latencies, in
+    steps: i waits about len_j more steps over its len_i tokens, j about len_i fewer over its len_j
+    (len_j / len_i - len_i / len_j; a capped length is its lower bound). Negative where i is the longer one."""
+    n = np.maximum(np.asarray(lens, dtype=np.float64), 1.0)
+    return n[None, :] / n[:, None] - n[:, None] / n[None, :]
+
+
 def paired_gain(candidate: np.ndarray, shipped: np.ndarray, lens: np.ndarray, censored: np.ndarray,
-                ratio: float = 1.0) -> tuple[float, float]:
-    """(gain, standard error): ``candidate``'s concordance minus ``shipped``'s over the same decided pairs, and the
-    delete-one-row jackknife's standard error of that difference ([n] arrays; higher score = shorter)."""
+                ratio: float = 1.0, weighted: bool = False) -> tuple[float, float]:
+    """(gain, standard error): ``candidate``'s concordance minus ``shipped``'s over the same decided pairs (with
+    ``weighted``, each pair counted by its ``interchange_cost``), and the delete-one-row jackknife's standard
+    error of that difference ([n] arrays; higher score = shorter)."""
     mask = shorter_pairs(np.asarray(lens, dtype=np.float64) * ratio, np.asarray(censored, dtype=bool))
-    num_pairs = int(mask.sum())
-    if num_pairs == 0:
+    if not mask.any():
         return 0.0, 0.0
+    weight = np.where(mask, interchange_cost(lens), 0.0) if weighted else mask.astype(np.float64)
 
     def right(s: np.ndarray) -> np.ndarray:  # [n, n]: 1 when i (shorter) is scored shorter, 0.5 on a tie
         gap = s[:, None] - s[None, :]
         return (gap > 0) + 0.5 * (gap == 0)
 
-    diff = np.where(mask, right(np.asarray(candidate, np.float64)) - right(np.asarray(shipped, np.float64)), 0.0)
-    total = float(diff.sum())
+    diff = weight * (right(np.asarray(candidate, np.float64)) - right(np.asarray(shipped, np.float64)))
+    total, total_weight = float(diff.sum()), float(weight.sum())
     per_row = diff.sum(axis=0) + diff.sum(axis=1)  # each row's pairs (a row is never paired with itself)
-    pairs_of_row = mask.sum(axis=0) + mask.sum(axis=1)
-    left = num_pairs - pairs_of_row
-    leave_one_out = np.where(left > 0, (total - per_row) / np.maximum(left, 1), total / num_pairs)
+    left = total_weight - (weight.sum(axis=0) + weight.sum(axis=1))
+    leave_one_out = np.where(left > 0, (total - per_row) / np.where(left > 0, left, 1.0), total / total_weight)
     n = len(leave_one_out)
     var = (n - 1) / n * float(((leave_one_out - leave_one_out.mean()) ** 2).sum())
-    return total / num_pairs, var ** 0.5
+    return total / total_weight, var ** 0.5
 
 
 def choose(shipped: np.ndarray, online: np.ndarray, lens: np.ndarray, censored: np.ndarray,
            ratio: float = 1.0, margin_z: float = MARGIN_Z) -> tuple[float, float, float, float]:
-    """(weight, shift, scale, concordance) for a window of rows' shipped and online scores: the weight whose gain
-    over the shipped ranker, less ``margin_z`` standard errors, is highest and above zero; else 0."""
+    """(weight, shift, scale, concordance) for a window of rows' shipped and online scores: the weight whose
+    latency-weighted gain over the shipped ranker, less ``margin_z`` standard errors, is highest and above zero;
+    else 0. The concordance reported is the chosen blend's plain one."""
     s_sd, o_sd = float(shipped.std()) or 1.0, float(online.std())  # a constant shipped ranker: unit spread
     scale = s_sd / o_sd if o_sd > 0 else 0.0
     shift = float(shipped.mean()) - scale * float(online.mean())
     mapped = shift + scale * online
     best_w, best_bound = 0.0, 0.0
     for w in WEIGHTS[1:] if scale > 0 else ():
-        gain, se = paired_gain((1.0 - w) * shipped + w * mapped, shipped, lens, censored, ratio)
+        gain, se = paired_gain((1.0 - w) * shipped + w * mapped, shipped, lens, censored, ratio, weighted=True)
         if gain - margin_z * se > best_bound:
             best_w, best_bound = w, gain - margin_z * se
     chosen = (1.0 - best_w) * shipped + best_w * mapped
