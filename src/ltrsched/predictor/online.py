@@ -4,8 +4,9 @@ own lengths, as a correction to the shipped ranker's score.
 By default (``residual`` 1) the model's predicted log length is ``x @ w - residual * shipped / sd(shipped)``: it
 starts as the shipped ranker and learns, from hashed n-grams, what the shipped ranker gets wrong on this model's
 traffic. A model of its own (``residual`` 0) had to outrank a ranker trained on 100k+ answers from scratch, and
-stayed below it on SmolLM2's lengths; the correction was above it in 8 of 10 blocks of 200 requests, +0.018 in
-2C - 1 on average (docs/results.md, 2026-12-07). Rows whose shipped score is unknown are not learned in this mode.
+stayed below it on SmolLM2's lengths; the correction was above it in 8 of 10 blocks of 200 requests, +0.017 in
+2C - 1 on average, though not on the pairs per-token latency weighs most, which is why the blend's weight is
+chosen on those (docs/results.md, 2026-12-07). Rows whose shipped score is unknown are not learned in this mode.
 
 A pairwise logistic loss over the pairs a list decides (``predictor.censor``: the shorter side finished by itself
 and is ``PAIR_RATIO`` times shorter, so sampling jitter between near-equal lengths is not learned), plain SGD on
