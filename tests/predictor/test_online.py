@@ -199,7 +199,7 @@ def test_a_noisy_copy_of_the_shipped_ranker_wins_weight_by_chance_only_without_t
         online = shipped + rng.normal(0, 1.0, 200)
         for z in picked:
             picked[z] += choose(shipped, online, lens, np.zeros(200, dtype=bool), margin_z=z)[0] > 0
-    assert picked[0.0] >= 10  # 16 of 60 windows gave it weight with no margin
+    assert picked[0.0] >= 8  # 11 of 60 windows gave it weight with no margin (16 with pairs counted alike)
     assert picked[2.0] == 0
 
 
