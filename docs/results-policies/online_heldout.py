@@ -17,19 +17,15 @@ import argparse
 import numpy as np
 
 from ltrsched.predictor import default_ranker, load_ranker
-from ltrsched.predictor.blend import WEIGHTS, from_header, interchange_cost
-from ltrsched.predictor.censor import shorter_pairs
+from ltrsched.predictor.blend import WEIGHTS, from_header, paired_gain
 from ltrsched.predictor.curve import read_stream
 from ltrsched.predictor.online import OnlineConfig, OnlineLinear, load_state
 
 
 def quality(scores: np.ndarray, lens: np.ndarray, censored: np.ndarray, weighted: bool) -> float:
-    """2C - 1 over the decided pairs, every pair alike or by its interchange cost."""
-    mask = shorter_pairs(lens.astype(np.float64), censored)
-    weight = np.where(mask, interchange_cost(lens), 0.0) if weighted else mask.astype(np.float64)
-    gap = scores[:, None] - scores[None, :]
-    right = (gap > 0) + 0.5 * (gap == 0)
-    return float(2.0 * (weight * right).sum() / weight.sum() - 1.0)
+    """2C - 1 over the decided pairs, every pair alike or by its interchange cost: the gain over a constant score
+    (every pair a tie, concordance 0.5), by the blend's own ``paired_gain``."""
+    return 2.0 * paired_gain(scores, np.zeros(len(scores)), lens, censored, weighted=weighted)[0]
 
 
 def main() -> None:
