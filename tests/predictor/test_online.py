@@ -199,7 +199,7 @@ def test_a_noisy_copy_of_the_shipped_ranker_wins_weight_by_chance_only_without_t
         online = shipped + rng.normal(0, 1.0, 200)
         for z in picked:
             picked[z] += choose(shipped, online, lens, np.zeros(200, dtype=bool), margin_z=z)[0] > 0
-    assert picked[0.0] >= 8  # 11 of 60 windows gave it weight with no margin (16 with pairs counted alike)
+    assert picked[0.0] >= 10  # 11 of 60 windows gave it weight with no margin (16 with pairs counted alike)
     assert picked[2.0] == 0
 
 
@@ -212,7 +212,7 @@ def test_the_gain_standard_error_agrees_with_a_bootstrap(weighted: bool) -> None
     _, se = paired_gain(a, b, lens, cut, ratio=1.2, weighted=weighted)
     draws = [rng.integers(0, 400, size=400) for _ in range(200)]
     boot = np.std([paired_gain(a[i], b[i], lens[i], cut[i], ratio=1.2, weighted=weighted)[0] for i in draws])
-    assert 0.75 < se / boot < 1.33
+    assert 0.8 < se / boot < 1.25
     assert paired_gain(a, a, lens, cut, weighted=weighted) == (0.0, 0.0)  # against itself: no gain, no spread
     assert paired_gain(a, b, np.full(400, 7), cut, weighted=weighted) == (0.0, 0.0)  # no decided pair
 
